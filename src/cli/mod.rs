@@ -1,0 +1,86 @@
+//! The `vpcesim` command line: thin adapters from arguments to the library.
+
+/// `println!` that ends the process quietly when stdout is closed (`vpcesim ... | head`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
+mod check;
+mod describe;
+mod services;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Simulate AWS PrivateLink interface endpoints: private DNS, security groups, network
+/// ACLs and a TCP-only forwarder.
+#[derive(Debug, Parser)]
+#[command(name = "vpcesim", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load and validate scenario files (files, or directories of `*.toml`).
+    Check {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// List the built-in catalog of AWS services.
+    Services {
+        /// The Region.
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Show a scenario's endpoints after loading its topology (steps are not run).
+    Describe {
+        /// The scenario file.
+        file: PathBuf,
+        /// Output format: `json` is shaped like `aws ec2 describe-vpc-endpoints`.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// For programs.
+    Json,
+}
+
+/// Runs the command line and returns the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { paths } => check::run(&paths),
+        Command::Services { region, format } => services::run(&region, format),
+        Command::Describe { file, format } => describe::run(&file, format),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

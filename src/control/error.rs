@@ -1,0 +1,87 @@
+//! AWS-style API errors: a code from EC2's error reference and a message.
+
+use std::fmt;
+
+/// The EC2 error codes the control plane returns (PRIVATELINK.md Part A §8, Part B §6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// A parameter breaks a rule: private DNS prerequisites, unsupported AZ, last
+    /// security group or subnet removed, ...
+    InvalidParameter,
+    /// A parameter value is malformed.
+    InvalidParameterValue,
+    /// Two subnets of one endpoint share an Availability Zone.
+    DuplicateSubnetsInSameZone,
+    /// The service does not exist in this Region.
+    InvalidServiceName,
+    /// No such VPC.
+    InvalidVpcIdNotFound,
+    /// No such subnet.
+    InvalidSubnetIdNotFound,
+    /// No such security group.
+    InvalidGroupNotFound,
+    /// No such endpoint.
+    InvalidVpcEndpointIdNotFound,
+    /// No such endpoint service.
+    InvalidVpcEndpointServiceIdNotFound,
+    /// No such connection notification.
+    InvalidConnectionNotification,
+    /// The policy document is not JSON.
+    InvalidPolicyDocument,
+    /// 50 interface endpoints per VPC.
+    VpcEndpointLimitExceeded,
+    /// The action is not allowed in the endpoint's state or for this caller.
+    OperationNotPermitted,
+}
+
+impl ErrorCode {
+    /// The code as EC2 spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidParameter => "InvalidParameter",
+            Self::InvalidParameterValue => "InvalidParameterValue",
+            Self::DuplicateSubnetsInSameZone => "DuplicateSubnetsInSameZone",
+            Self::InvalidServiceName => "InvalidServiceName",
+            Self::InvalidVpcIdNotFound => "InvalidVpcID.NotFound",
+            Self::InvalidSubnetIdNotFound => "InvalidSubnetID.NotFound",
+            Self::InvalidGroupNotFound => "InvalidGroup.NotFound",
+            Self::InvalidVpcEndpointIdNotFound => "InvalidVpcEndpointId.NotFound",
+            Self::InvalidVpcEndpointServiceIdNotFound => "InvalidVpcEndpointServiceId.NotFound",
+            Self::InvalidConnectionNotification => "InvalidConnectionNotification",
+            Self::InvalidPolicyDocument => "InvalidPolicyDocument",
+            Self::VpcEndpointLimitExceeded => "VpcEndpointLimitExceeded",
+            Self::OperationNotPermitted => "OperationNotPermitted",
+        }
+    }
+
+    /// The HTTP status EC2 answers with: 400 for every client error here.
+    pub fn http_status(self) -> u16 {
+        400
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error the control plane answers a call with, as EC2 would.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    /// The error code.
+    pub code: ErrorCode,
+    /// What is wrong, in AWS's words where AWS's are known.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with `code` and `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}

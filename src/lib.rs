@@ -1,0 +1,17 @@
+//! vpcesim simulates the data plane of AWS PrivateLink interface endpoints: private
+//! DNS with per-VPC views, security groups and network ACLs, and a TCP-only forwarder,
+//! on a topology described in a scenario file.
+//!
+//! The crate is a map of the product:
+//! - [`model`]: the objects of a Region (accounts, VPCs, subnets, groups, ACLs,
+//!   instances, services, endpoints) and their identifiers;
+//! - [`catalog`]: the built-in AWS services;
+//! - [`control`]: the sans-IO control plane that owns every change, on simulated time;
+//! - [`scenario`]: the scenario file format, loading and validation;
+//! - [`cli`]: the `vpcesim` command line.
+
+pub mod catalog;
+pub mod cli;
+pub mod control;
+pub mod model;
+pub mod scenario;
