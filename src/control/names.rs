@@ -35,7 +35,12 @@ pub fn regional_name(topology: &Topology, endpoint: &Endpoint, service: &Service
 }
 
 /// The zonal name for AZ `az_name` (the owner's name for the zone).
-pub fn zonal_name(topology: &Topology, endpoint: &Endpoint, service: &ServiceInfo, az_name: &str) -> String {
+pub fn zonal_name(
+    topology: &Topology,
+    endpoint: &Endpoint,
+    service: &ServiceInfo,
+    az_name: &str,
+) -> String {
     format!(
         "{}-{}-{az_name}.{}.{}.vpce.amazonaws.com",
         endpoint.id, endpoint.dns_suffix, service.dns_part, topology.region
@@ -74,14 +79,14 @@ pub fn dns_entries(topology: &Topology, endpoint: &Endpoint) -> Vec<DnsEntry> {
             });
         }
     }
-    if endpoint.private_dns {
-        if let Some(name) = service.private_dns_names.first() {
-            entries.push(DnsEntry {
-                name: name.clone(),
-                hosted_zone_id: private_zone_id(endpoint, name),
-                kind: EntryKind::Private,
-            });
-        }
+    if endpoint.private_dns
+        && let Some(name) = service.private_dns_names.first()
+    {
+        entries.push(DnsEntry {
+            name: name.clone(),
+            hosted_zone_id: private_zone_id(endpoint, name),
+            kind: EntryKind::Private,
+        });
     }
     entries
 }

@@ -1,0 +1,434 @@
+//! Every class of malformed scenario is rejected with the file, line, column and a
+//! message that names the problem.
+
+use std::path::Path;
+
+use super::*;
+
+const TOPOLOGY: &str = r#"name = "t"
+[vpcs.main]
+cidr = "10.0.0.0/16"
+dns_hostnames = true
+[subnets.a]
+vpc = "main"
+cidr = "10.0.1.0/24"
+az = "us-east-1a"
+[subnets.b]
+vpc = "main"
+cidr = "10.0.2.0/24"
+az = "us-east-1b"
+[instances.web]
+subnet = "a"
+[endpoints.k]
+vpc = "main"
+service = "com.amazonaws.us-east-1.sts"
+subnets = ["a"]
+"#;
+
+/// Loads `source`; the error must be at `line` (1-based) and mention `needle`.
+#[track_caller]
+fn rejects(source: &str, line: usize, needle: &str) -> LoadError {
+    let Err(error) = parse(Path::new("bad.toml"), source) else {
+        panic!("loaded, but should fail with `{needle}`:\n{source}")
+    };
+    assert_eq!(error.file, Path::new("bad.toml"));
+    assert!(
+        error.message.contains(needle),
+        "message `{}` lacks `{needle}`",
+        error.message
+    );
+    assert_eq!(error.line, line, "wrong line for: {error}");
+    assert!(error.column >= 1, "{error}");
+    error
+}
+
+/// The line number of the first line of `source` containing `needle`.
+fn line_of(source: &str, needle: &str) -> usize {
+    source
+        .lines()
+        .position(|l| l.contains(needle))
+        .map(|i| i + 1)
+        .expect("needle in source")
+}
+
+#[track_caller]
+fn rejects_at(source: &str, marker: &str, needle: &str) -> LoadError {
+    rejects(source, line_of(source, marker), needle)
+}
+
+#[test]
+fn the_base_topology_loads() {
+    let s = parse(Path::new("ok.toml"), TOPOLOGY).unwrap();
+    assert_eq!(s.name, "t");
+    assert!(s.steps.is_empty());
+}
+
+#[test]
+fn unknown_keys_are_rejected_where_they_are() {
+    let src = TOPOLOGY.replace("dns_hostnames = true", "dns_hostname = true");
+    let e = rejects_at(&src, "dns_hostname =", "unknown field `dns_hostname`");
+    assert_eq!(e.column, 1);
+    assert!(e.to_string().starts_with("bad.toml:4:1: "), "{e}");
+    rejects_at(
+        &format!("colour = \"blue\"\n{TOPOLOGY}"),
+        "colour",
+        "unknown field `colour`",
+    );
+    let steps = format!("{TOPOLOGY}[[steps]]\nwait = \"1s\"\nsleep = true\n");
+    rejects_at(&steps, "sleep", "unknown field `sleep`");
+}
+
+#[test]
+fn malformed_toml_and_wrong_types() {
+    rejects("name = \"t\"\n[vpcs.main\ncidr = 1\n", 2, "");
+    rejects_at(
+        &TOPOLOGY.replace("cidr = \"10.0.0.0/16\"", "cidr = 10"),
+        "cidr = 10",
+        "invalid type",
+    );
+    rejects(
+        &TOPOLOGY.replace("name = \"t\"\n", ""),
+        1,
+        "missing field `name`",
+    );
+}
+
+#[test]
+fn bad_cidrs() {
+    rejects_at(
+        &TOPOLOGY.replace("10.0.0.0/16", "10.0.0.0/33"),
+        "10.0.0.0/33",
+        "is not a valid CIDR",
+    );
+    rejects_at(
+        &TOPOLOGY.replace("10.0.0.0/16", "10.0.0.1/16"),
+        "10.0.0.1/16",
+        "did you mean `10.0.0.0/16`",
+    );
+    rejects_at(
+        &TOPOLOGY.replace("10.0.0.0/16", "10.0.0.0/8"),
+        "10.0.0.0/8",
+        "between /16 and /28",
+    );
+    rejects_at(
+        &TOPOLOGY.replace("10.0.0.0/16", "fd00::/56"),
+        "fd00::/56",
+        "IPv4 only",
+    );
+}
+
+#[test]
+fn subnets_outside_or_overlapping() {
+    rejects_at(
+        &TOPOLOGY.replace("10.0.2.0/24", "10.9.2.0/24"),
+        "10.9.2.0/24",
+        "outside its VPC",
+    );
+    rejects_at(
+        &TOPOLOGY.replace("10.0.2.0/24", "10.0.1.128/25"),
+        "10.0.1.128/25",
+        "overlaps subnet `a`",
+    );
+    rejects_at(
+        &TOPOLOGY.replace("10.0.2.0/24", "10.0.2.0/29"),
+        "10.0.2.0/29",
+        "smaller than /28",
+    );
+}
+
+#[test]
+fn instance_addresses() {
+    let with_ip = |ip: &str| {
+        TOPOLOGY.replace(
+            "subnet = \"a\"\n[endpoints",
+            &format!("subnet = \"a\"\nip = \"{ip}\"\n[endpoints"),
+        )
+    };
+    rejects_at(&with_ip("10.0.1.3"), "ip = ", "reserved by AWS");
+    rejects_at(&with_ip("10.0.1.255"), "ip = ", "reserved by AWS");
+    rejects_at(&with_ip("10.0.2.10"), "ip = ", "outside subnet `a`");
+    rejects_at(&with_ip("10.0.1"), "ip = ", "not an IPv4 address");
+    let twice = format!(
+        "{}[instances.db]\nsubnet = \"a\"\nip = \"10.0.1.9\"\n",
+        with_ip("10.0.1.9")
+    );
+    let line = twice
+        .lines()
+        .collect::<Vec<_>>()
+        .iter()
+        .rposition(|l| l.contains("ip = "))
+        .unwrap()
+        + 1;
+    rejects(&twice, line, "already taken");
+}
+
+#[test]
+fn unknown_references() {
+    rejects_at(
+        &TOPOLOGY.replace(
+            "vpc = \"main\"\ncidr = \"10.0.2.0/24\"",
+            "vpc = \"mian\"\ncidr = \"10.0.2.0/24\"",
+        ),
+        "\"mian\"",
+        "unknown VPC `mian` (known: main)",
+    );
+    rejects_at(
+        &TOPOLOGY.replace(
+            "[instances.web]\nsubnet = \"a\"",
+            "[instances.web]\nsubnet = \"c\"",
+        ),
+        "subnet = \"c\"",
+        "unknown subnet `c`",
+    );
+    let sg = TOPOLOGY.replace(
+        "[instances.web]\nsubnet = \"a\"",
+        "[instances.web]\nsubnet = \"a\"\nsecurity_groups = [\"web\"]",
+    );
+    rejects_at(&sg, "[\"web\"]", "unknown security group `web`");
+    let nacl = TOPOLOGY.replace(
+        "az = \"us-east-1b\"",
+        "az = \"us-east-1b\"\nnacl = \"strict\"",
+    );
+    rejects_at(&nacl, "nacl = ", "unknown network ACL `strict`");
+    let step = format!(
+        "{TOPOLOGY}[[steps]]\nresolve = \"x.example.com\"\nfrom = \"db\"\nexpect = {{ rcode = \"REFUSED\" }}\n"
+    );
+    rejects_at(
+        &step,
+        "from = \"db\"",
+        "unknown instance or on-premises host `db`",
+    );
+    let step =
+        format!("{TOPOLOGY}[[steps]]\ndelete_endpoint = \"kinesis\"\nexpect = {{ ok = true }}\n");
+    rejects_at(&step, "delete_endpoint", "unknown endpoint `kinesis`");
+    let step = format!(
+        "{TOPOLOGY}[[steps]]\nconnect = \"{{kinesis}}:443\"\nfrom = \"web\"\nexpect = {{ outcome = \"connected\" }}\n"
+    );
+    rejects_at(&step, "connect =", "names no endpoint");
+}
+
+#[test]
+fn endpoint_errors_carry_the_aws_code_and_point_at_the_key() {
+    let bad = TOPOLOGY.replace("subnets = [\"a\"]", "subnets = [\"a\", \"nope\"]");
+    rejects_at(&bad, "subnets = ", "InvalidSubnetID.NotFound");
+    let same_az = format!(
+        "{}[subnets.a2]\nvpc = \"main\"\ncidr = \"10.0.3.0/24\"\naz = \"us-east-1a\"\n",
+        TOPOLOGY.replace("subnets = [\"a\"]", "subnets = [\"a\", \"a2\"]")
+    );
+    rejects_at(&same_az, "subnets = ", "DuplicateSubnetsInSameZone");
+    let svc = TOPOLOGY.replace(
+        "com.amazonaws.us-east-1.sts",
+        "com.amazonaws.us-east-1.stss",
+    );
+    rejects_at(&svc, "service = ", "InvalidServiceName");
+    let dns = TOPOLOGY.replace("dns_hostnames = true\n", "");
+    let e = rejects_at(&dns, "[endpoints.k]", "InvalidParameter");
+    assert!(e.message.contains("enableDnsHostnames"), "{e}");
+    let dns = dns.replace(
+        "subnets = [\"a\"]\n",
+        "subnets = [\"a\"]\nprivate_dns = true\n",
+    );
+    rejects_at(&dns, "private_dns = true", "enableDnsSupport");
+}
+
+#[test]
+fn nacl_and_security_group_rules() {
+    let nacl = |entries: &str| {
+        format!("{TOPOLOGY}[nacls.strict]\nvpc = \"main\"\ninbound = [\n{entries}\n]\n")
+    };
+    let dup = nacl(
+        "{ rule = 100, proto = \"tcp\", ports = 443, cidr = \"10.0.0.0/16\", action = \"allow\" },\n{ rule = 100, proto = \"tcp\", ports = 80, cidr = \"10.0.0.0/16\", action = \"deny\" },",
+    );
+    rejects_at(&dup, "ports = 80", "rule number 100 appears twice");
+    rejects_at(
+        &nacl(
+            "{ rule = 0, proto = \"tcp\", ports = 443, cidr = \"10.0.0.0/16\", action = \"allow\" },",
+        ),
+        "rule = 0",
+        "1 to 32766",
+    );
+    rejects_at(
+        &nacl(
+            "{ rule = 1, proto = \"tcp\", ports = \"9000-80\", cidr = \"10.0.0.0/16\", action = \"allow\" },",
+        ),
+        "9000-80",
+        "starts above where it ends",
+    );
+    rejects_at(
+        &nacl(
+            "{ rule = 1, proto = \"tcp\", ports = 70000, cidr = \"10.0.0.0/16\", action = \"allow\" },",
+        ),
+        "70000",
+        "out of range",
+    );
+    rejects_at(
+        &nacl(
+            "{ rule = 1, proto = \"tcp\", ports = 1, cidr = \"10.0.0.0/16\", action = \"permit\" },",
+        ),
+        "permit",
+        "`allow` or `deny`",
+    );
+    rejects_at(
+        &nacl(
+            "{ rule = 1, proto = \"sctp\", ports = 1, cidr = \"10.0.0.0/16\", action = \"allow\" },",
+        ),
+        "sctp",
+        "not a protocol",
+    );
+    let sg = |rule: &str| {
+        format!("{TOPOLOGY}[security_groups.ep]\nvpc = \"main\"\ningress = [\n{rule}\n]\n")
+    };
+    rejects_at(
+        &sg("{ proto = \"tcp\", ports = 443, cidr = \"10.0.0.0/16\", sg = \"default\" },"),
+        "sg = ",
+        "both `cidr` and `sg`",
+    );
+    rejects_at(
+        &sg("{ proto = \"tcp\", ports = 443 },"),
+        "ports = 443",
+        "needs `cidr` or `sg`",
+    );
+    rejects_at(
+        &sg("{ proto = \"tcp\", cidr = \"10.0.0.0/16\" },"),
+        "proto = ",
+        "needs `ports`",
+    );
+    // `all` and `icmp` need no ports.
+    parse(
+        Path::new("ok.toml"),
+        &sg("{ proto = \"all\", sg = \"default\" },"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn steps_need_exactly_one_action_and_only_its_keys() {
+    let step = |body: &str| format!("{TOPOLOGY}[[steps]]\n{body}\n");
+    rejects_at(
+        &step("from = \"web\"\nexpect = { ok = true }"),
+        "[[steps]]",
+        "has no action",
+    );
+    rejects_at(
+        &step("wait = \"1s\"\ndelete_endpoint = \"k\"\nexpect = { ok = true }"),
+        "delete_endpoint",
+        "has two actions",
+    );
+    rejects_at(
+        &step("wait = \"1s\"\nfrom = \"web\""),
+        "from = ",
+        "not a parameter of `wait`",
+    );
+    rejects_at(
+        &step("delete_endpoint = \"k\"\nexpect = { outcome = \"connected\" }"),
+        "expect = ",
+        "does not apply to `delete_endpoint`",
+    );
+    rejects_at(
+        &step("delete_endpoint = \"k\""),
+        "[[steps]]",
+        "needs `expect`",
+    );
+    rejects_at(&step("resolve = \"{k}\""), "[[steps]]", "needs `from`");
+    rejects_at(
+        &step("resolve = \"{k}\"\nfrom = \"web\"\nexpect = { rcode = \"NOPE\" }"),
+        "expect = ",
+        "not an rcode",
+    );
+    rejects_at(
+        &step("connect = \"{k}\"\nfrom = \"web\"\nexpect = { outcome = \"connected\" }"),
+        "connect = ",
+        "not HOST:PORT",
+    );
+    rejects_at(
+        &step("connect = \"{k}:443\"\nfrom = \"web\"\nexpect = { outcome = \"completed\" }"),
+        "expect = ",
+        "not an outcome of `connect`",
+    );
+    rejects_at(
+        &step(
+            "connect = \"{k}:443\"\nfrom = \"web\"\nexpect = { blocked_by = { kind = \"firewall\" } }",
+        ),
+        "expect = ",
+        "not a kind of block",
+    );
+    rejects_at(
+        &step("describe_endpoint = \"k\"\nexpect = { state = \"Available\" }"),
+        "expect = ",
+        "not an endpoint state",
+    );
+    rejects_at(
+        &step(
+            "connect = \"{k@eu-west-1a}:443\"\nfrom = \"web\"\nexpect = { outcome = \"connected\" }",
+        ),
+        "connect = ",
+        "not an AZ name of us-east-1",
+    );
+}
+
+#[test]
+fn sizes_durations_and_azs() {
+    let step = |body: &str| format!("{TOPOLOGY}[[steps]]\n{body}\n");
+    rejects_at(
+        &step(
+            "transfer = \"{k}:443\"\nfrom = \"web\"\nbytes = \"ten gigs\"\nexpect = { outcome = \"completed\" }",
+        ),
+        "ten gigs",
+        "is not a size",
+    );
+    rejects_at(&step("wait = \"soon\""), "soon", "not a duration");
+    rejects_at(
+        &TOPOLOGY.replace("az = \"us-east-1b\"", "az = \"eu-west-1b\""),
+        "eu-west-1b",
+        "is in eu-west-1, but this file's Region is us-east-1",
+    );
+    rejects_at(
+        &TOPOLOGY.replace("az = \"us-east-1b\"", "az = \"us-east-1\""),
+        "az = \"us-east-1\"",
+        "not an AZ name of us-east-1",
+    );
+    rejects_at(
+        &format!("region = \"mars-1\"\n{TOPOLOGY}"),
+        "mars-1",
+        "is not an AWS Region",
+    );
+    let acc = "[accounts.me]\nid = \"12345\"\n".to_string();
+    rejects_at(
+        &TOPOLOGY.replacen("[vpcs.main]", &format!("{acc}[vpcs.main]"), 1),
+        "\"12345\"",
+        "12 digits",
+    );
+}
+
+#[test]
+fn several_accounts_need_an_owner_and_default_needs_a_vpc() {
+    let two =
+        "[accounts.a]\nid = \"111111111111\"\n[accounts.b]\nid = \"222222222222\"\n".to_string();
+    let src = TOPOLOGY.replacen("[vpcs.main]", &format!("{two}[vpcs.main]"), 1);
+    rejects_at(&src, "[vpcs.main]", "must name its `account`");
+    let two_vpcs = format!(
+        "{TOPOLOGY}[vpcs.other]\ncidr = \"10.1.0.0/16\"\n[[steps]]\nset_security_group = \"default\"\ningress = []\nexpect = {{ ok = true }}\n"
+    );
+    rejects_at(&two_vpcs, "set_security_group", "`default` is ambiguous");
+}
+
+#[test]
+fn no_input_panics() {
+    // Truncations and byte flips of a valid file: every one loads or fails cleanly.
+    let full = format!(
+        "{TOPOLOGY}[[steps]]\nconnect = \"{{k@us-east-1a}}:443\"\nfrom = \"web\"\nexpect = {{ outcome = \"connected\", blocked_by = {{ kind = \"network_acl\", rule = \"*\" }} }}\n"
+    );
+    for cut in (0..full.len()).step_by(7) {
+        if let Some(prefix) = full.get(..cut) {
+            let _ = parse(Path::new("cut.toml"), prefix);
+        }
+    }
+    let bytes = full.as_bytes();
+    for i in (0..bytes.len()).step_by(3) {
+        let mut flipped = bytes.to_vec();
+        flipped[i] = b"{}[]=\"\n#.,0x"[i % 12];
+        if let Ok(text) = String::from_utf8(flipped) {
+            let _ = parse(Path::new("flip.toml"), &text);
+        }
+    }
+}
