@@ -1,0 +1,3 @@
+//! End-to-end tests: the real `vpcesim` binary, real sockets, real clients.
+
+mod cli;
