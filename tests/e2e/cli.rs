@@ -24,7 +24,12 @@ fn write_temp(dir: &Path, name: &str, body: &str) -> PathBuf {
 #[test]
 fn check_accepts_every_public_scenario() {
     let out = vpcesim(&["check", "scenarios/"]);
-    assert!(out.status.success(), "{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = stdout(&out);
     let files = text.lines().filter(|l| l.starts_with("ok ")).count();
     assert!(files >= 12, "at least 12 public scenarios, found {files}");
@@ -39,13 +44,23 @@ fn check_reports_file_line_column_and_exits_1() {
         "bad.toml",
         "name = \"x\"\n[vpcs.main]\ncidr = \"10.0.0.0/16\"\n[subnets.a]\nvpc = \"main\"\ncidr = \"10.1.0.0/24\"\naz = \"us-east-1a\"\n",
     );
-    let good = write_temp(dir.path(), "good.toml", "name = \"y\"\n[vpcs.main]\ncidr = \"10.0.0.0/16\"\n");
+    let good = write_temp(
+        dir.path(),
+        "good.toml",
+        "name = \"y\"\n[vpcs.main]\ncidr = \"10.0.0.0/16\"\n",
+    );
     let out = vpcesim(&["check", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    let expected = format!("{}:6:8: subnet `10.1.0.0/24` is outside its VPC `main` (10.0.0.0/16)", bad.display());
+    let expected = format!(
+        "{}:6:8: subnet `10.1.0.0/24` is outside its VPC `main` (10.0.0.0/16)",
+        bad.display()
+    );
     assert!(text.contains(&expected), "{text}");
-    assert!(text.contains(&format!("ok    {}", good.display())), "{text}");
+    assert!(
+        text.contains(&format!("ok    {}", good.display())),
+        "{text}"
+    );
     assert!(text.contains("2 files: 1 ok, 1 with errors"), "{text}");
 
     let missing = vpcesim(&["check", "no/such/file.toml"]);
@@ -55,14 +70,19 @@ fn check_reports_file_line_column_and_exits_1() {
 #[test]
 fn check_survives_garbage() {
     let dir = tempfile::tempdir().unwrap();
-    let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     std::fs::write(dir.path().join("garbage.toml"), garbage).unwrap();
     write_temp(dir.path(), "empty.toml", "");
     let out = vpcesim(&["check", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let text = stdout(&out);
     assert!(text.contains("garbage.toml"), "{text}");
-    assert!(text.contains("empty.toml:1:1: missing field `name`"), "{text}");
+    assert!(
+        text.contains("empty.toml:1:1: missing field `name`"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -73,13 +93,26 @@ fn services_json_lists_the_whole_catalog_with_service_detail_fields() {
     let list = list.as_array().expect("a JSON list");
     assert_eq!(list.len(), 53);
     for detail in list {
-        for key in ["ServiceName", "ServiceId", "ServiceType", "AvailabilityZones", "Owner", "BaseEndpointDnsNames", "PrivateDnsName", "AcceptanceRequired", "VpcEndpointPolicySupported"] {
+        for key in [
+            "ServiceName",
+            "ServiceId",
+            "ServiceType",
+            "AvailabilityZones",
+            "Owner",
+            "BaseEndpointDnsNames",
+            "PrivateDnsName",
+            "AcceptanceRequired",
+            "VpcEndpointPolicySupported",
+        ] {
             assert!(detail.get(key).is_some(), "{key} missing in {detail}");
         }
         assert_eq!(detail["Owner"], "amazon");
         assert_eq!(detail["AvailabilityZones"][0], "eu-west-1a");
     }
-    let kinesis = list.iter().find(|d| d["ServiceName"] == "com.amazonaws.eu-west-1.kinesis-streams").unwrap();
+    let kinesis = list
+        .iter()
+        .find(|d| d["ServiceName"] == "com.amazonaws.eu-west-1.kinesis-streams")
+        .unwrap();
     assert_eq!(kinesis["PrivateDnsName"], "kinesis.eu-west-1.amazonaws.com");
     let bad = vpcesim(&["services", "--region", "moon-1"]);
     assert!(!bad.status.success());
@@ -87,17 +120,36 @@ fn services_json_lists_the_whole_catalog_with_service_detail_fields() {
 
 #[test]
 fn describe_prints_the_cli_shape() {
-    let out = vpcesim(&["describe", "scenarios/kinesis-private-dns.toml", "--format", "json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = vpcesim(&[
+        "describe",
+        "scenarios/kinesis-private-dns.toml",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let endpoints = json["VpcEndpoints"].as_array().unwrap();
     assert!(!endpoints.is_empty());
     for ep in endpoints {
         assert!(ep["VpcEndpointId"].as_str().unwrap().starts_with("vpce-"));
         assert_eq!(ep["VpcEndpointType"], "Interface");
-        assert!(ep["DnsEntries"][0]["DnsName"].as_str().unwrap().ends_with(".vpce.amazonaws.com"));
+        assert!(
+            ep["DnsEntries"][0]["DnsName"]
+                .as_str()
+                .unwrap()
+                .ends_with(".vpce.amazonaws.com")
+        );
     }
     // The same file describes identically twice: IDs and addresses are deterministic.
-    let again = vpcesim(&["describe", "scenarios/kinesis-private-dns.toml", "--format", "json"]);
+    let again = vpcesim(&[
+        "describe",
+        "scenarios/kinesis-private-dns.toml",
+        "--format",
+        "json",
+    ]);
     assert_eq!(out.stdout, again.stdout);
 }
