@@ -590,6 +590,7 @@ impl ControlPlane {
             || t.notifications.contains_key(id)
             || t.vpcs.values().any(|v| v.id == id)
             || t.subnets.values().any(|s| s.id == id)
+            || t.services.values().any(|s| s.id == id)
     }
 
     pub(super) fn set_state(&mut self, key: &str, state: EndpointState) {

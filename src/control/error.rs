@@ -32,6 +32,26 @@ pub enum ErrorCode {
     VpcEndpointLimitExceeded,
     /// The action is not allowed in the endpoint's state or for this caller.
     OperationNotPermitted,
+    /// An endpoint ID that does not have the `vpce-` shape.
+    InvalidVpcEndpointIdMalformed,
+    /// Parameters that cannot be given together.
+    InvalidParameterCombination,
+    /// A required parameter is missing.
+    MissingParameter,
+    /// The API does not know the action.
+    InvalidAction,
+    /// A pagination token that this server did not hand out.
+    InvalidNextToken,
+    /// A DryRun call that would have succeeded.
+    DryRunOperation,
+    /// The access key belongs to no account.
+    AuthFailure,
+    /// A service still has endpoints connected to it.
+    ExistingVpcEndpointConnections,
+    /// A resource ID of no known kind.
+    InvalidId,
+    /// The server failed; not the caller's fault.
+    InternalError,
 }
 
 impl ErrorCode {
@@ -51,12 +71,28 @@ impl ErrorCode {
             Self::InvalidPolicyDocument => "InvalidPolicyDocument",
             Self::VpcEndpointLimitExceeded => "VpcEndpointLimitExceeded",
             Self::OperationNotPermitted => "OperationNotPermitted",
+            Self::InvalidVpcEndpointIdMalformed => "InvalidVpcEndpointId.Malformed",
+            Self::InvalidParameterCombination => "InvalidParameterCombination",
+            Self::MissingParameter => "MissingParameter",
+            Self::InvalidAction => "InvalidAction",
+            Self::InvalidNextToken => "InvalidNextToken",
+            Self::DryRunOperation => "DryRunOperation",
+            Self::AuthFailure => "AuthFailure",
+            Self::ExistingVpcEndpointConnections => "ExistingVpcEndpointConnections",
+            Self::InvalidId => "InvalidID",
+            Self::InternalError => "InternalError",
         }
     }
 
-    /// The HTTP status EC2 answers with: 400 for every client error here.
+    /// The HTTP status EC2 answers with: 412 for a DryRun that would succeed, 401 for
+    /// an unknown access key, 500 for a server fault, 400 for every other error.
     pub fn http_status(self) -> u16 {
-        400
+        match self {
+            Self::DryRunOperation => 412,
+            Self::AuthFailure => 401,
+            Self::InternalError => 500,
+            _ => 400,
+        }
     }
 }
 

@@ -11,8 +11,11 @@ mod endpoint;
 mod error;
 mod lifecycle;
 pub mod names;
+mod notifications;
 mod notify;
+pub mod provider;
 pub mod service;
+mod tags;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -21,8 +24,11 @@ use indexmap::IndexMap;
 
 pub use endpoint::{CreateEndpoint, ModifyEndpoint};
 pub use error::{ApiError, ErrorCode};
+pub use notifications::{WatchedId, parse_events};
 pub use notify::Delivery;
+pub use provider::{CreateServiceConfiguration, ModifyServiceConfiguration, ServiceConfig};
 pub use service::ServiceInfo;
+pub use tags::TAGS_PER_RESOURCE;
 
 use crate::model::{IdGen, Topology};
 use alloc::Allocator;
@@ -48,6 +54,11 @@ pub struct ControlPlane {
     deliveries: IndexMap<String, Vec<Delivery>>,
     generation: u64,
     epoch_unix: u64,
+    /// Tags of resources whose model has no tag list (VPCs, subnets, groups, services,
+    /// ENIs, notifications), by resource ID.
+    tags: IndexMap<String, IndexMap<String, String>>,
+    /// What the API stores about providers' services beyond the model, by service key.
+    service_configs: IndexMap<String, ServiceConfig>,
 }
 
 impl ControlPlane {
@@ -65,6 +76,8 @@ impl ControlPlane {
             deliveries: IndexMap::new(),
             generation: 0,
             epoch_unix: SIMULATION_EPOCH_UNIX,
+            tags: IndexMap::new(),
+            service_configs: IndexMap::new(),
         }
     }
 
@@ -242,5 +255,7 @@ impl ControlPlane {
     }
 }
 
+#[cfg(test)]
+pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
