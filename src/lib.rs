@@ -8,8 +8,10 @@
 //! - [`catalog`]: the built-in AWS services;
 //! - [`control`]: the sans-IO control plane that owns every change, on simulated time;
 //! - [`scenario`]: the scenario file format, loading and validation;
+//! - [`api`]: the EC2 Query API that the AWS CLI and SDKs drive;
 //! - [`cli`]: the `vpcesim` command line.
 
+pub mod api;
 pub mod catalog;
 pub mod cli;
 pub mod control;
