@@ -7,11 +7,13 @@
 //!   instances, services, endpoints) and their identifiers;
 //! - [`catalog`]: the built-in AWS services;
 //! - [`control`]: the sans-IO control plane that owns every change, on simulated time;
+//! - [`dns`]: private DNS, compiled per-VPC views, and their servers;
 //! - [`scenario`]: the scenario file format, loading and validation;
 //! - [`cli`]: the `vpcesim` command line.
 
 pub mod catalog;
 pub mod cli;
 pub mod control;
+pub mod dns;
 pub mod model;
 pub mod scenario;
