@@ -9,6 +9,7 @@
 //! - [`control`]: the sans-IO control plane that owns every change, on simulated time;
 //! - [`policy`]: security groups, network ACLs, the flow decision and token buckets;
 //! - [`scenario`]: the scenario file format, loading and validation;
+//! - [`vnet`]: the packet-level virtual network on simulated time;
 //! - [`cli`]: the `vpcesim` command line.
 
 pub mod catalog;
@@ -17,3 +18,4 @@ pub mod control;
 pub mod model;
 pub mod policy;
 pub mod scenario;
+pub mod vnet;
