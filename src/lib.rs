@@ -8,7 +8,9 @@
 //! - [`catalog`]: the built-in AWS services;
 //! - [`control`]: the sans-IO control plane that owns every change, on simulated time;
 //! - [`dns`]: private DNS, compiled per-VPC views, and their servers;
+//! - [`policy`]: security groups, network ACLs, the flow decision and token buckets;
 //! - [`scenario`]: the scenario file format, loading and validation;
+//! - [`vnet`]: the packet-level virtual network on simulated time;
 //! - [`cli`]: the `vpcesim` command line.
 
 pub mod catalog;
@@ -16,4 +18,6 @@ pub mod cli;
 pub mod control;
 pub mod dns;
 pub mod model;
+pub mod policy;
 pub mod scenario;
+pub mod vnet;
