@@ -7,7 +7,10 @@
 //!   instances, services, endpoints) and their identifiers;
 //! - [`catalog`]: the built-in AWS services;
 //! - [`control`]: the sans-IO control plane that owns every change, on simulated time;
+//! - [`dns`]: private DNS, compiled per-VPC views, and their servers;
+//! - [`policy`]: security groups, network ACLs, the flow decision and token buckets;
 //! - [`scenario`]: the scenario file format, loading and validation;
+//! - [`vnet`]: the packet-level virtual network on simulated time;
 //! - [`api`]: the EC2 Query API that the AWS CLI and SDKs drive;
 //! - [`cli`]: the `vpcesim` command line.
 
@@ -15,5 +18,8 @@ pub mod api;
 pub mod catalog;
 pub mod cli;
 pub mod control;
+pub mod dns;
 pub mod model;
+pub mod policy;
 pub mod scenario;
+pub mod vnet;

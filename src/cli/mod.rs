@@ -14,7 +14,9 @@ macro_rules! outln {
 
 mod check;
 mod describe;
+pub mod serve;
 mod services;
+pub mod zone;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +59,10 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Serve a scenario's topology live (steps are not run) until SIGINT or SIGTERM.
+    Serve(serve::ServeArgs),
+    /// Write one view's DNS answers as RFC 1035 zone files, one per served zone.
+    Zone(zone::ZoneArgs),
 }
 
 /// Output formats.
@@ -75,6 +81,8 @@ pub fn main() -> ExitCode {
         Command::Check { paths } => check::run(&paths),
         Command::Services { region, format } => services::run(&region, format),
         Command::Describe { file, format } => describe::run(&file, format),
+        Command::Serve(args) => serve::run(&args),
+        Command::Zone(args) => zone::run(&args),
     };
     match result {
         Ok(code) => code,

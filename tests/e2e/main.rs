@@ -1,4 +1,7 @@
-//! End-to-end tests: the real `vpcesim` binary, real sockets, real clients.
+//! End-to-end tests: the real `vpcesim` binary and servers on loopback, real clients.
+//! One binary, one module per part of the product.
 
 mod api;
 mod cli;
+mod dns;
+mod support;

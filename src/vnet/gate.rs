@@ -1,0 +1,185 @@
+//! The one place the fabric calls the policy engine (`crate::policy`): a flow's
+//! verdict, turned into what the fabric does with its packets, and the buckets.
+//!
+//! `PolicySnapshot::decide` reports the first check that blocks in the contract's
+//! order, whatever order the packets meet them in (PRIVATELINK.md Part A §5). The
+//! fabric enforces it where a real network would: a block on the forward path drops
+//! the SYN (or the first datagram); a block on the reply path (the ENI subnet's NACL
+//! outbound, the client subnet's NACL inbound) lets the SYN reach the ENI and drops
+//! the SYN-ACK, so the client times out all the same.
+
+use std::time::Duration;
+
+use super::host::Host;
+use crate::model::{Backend, Bandwidth};
+use indexmap::IndexMap;
+
+use crate::policy::{
+    BlockKind, BlockedBy, Buckets, FlowDirection, FlowKey, Initiator, PolicySnapshot, TokenBucket,
+    Verdict,
+};
+
+/// What the fabric does with a flow's packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Carry both directions.
+    Pass,
+    /// Drop what the client sends.
+    DropForward,
+    /// Carry what the client sends, drop what comes back.
+    DropReply,
+}
+
+/// The buckets a flow's payload is metered against (endpoint, AZ ID), one per
+/// direction, as indices into the gate's buckets: found once per flow, so a packet
+/// costs no map lookup and no allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Meter {
+    to_service: usize,
+    from_service: usize,
+}
+
+/// A flow's verdict in the fabric's terms.
+#[derive(Debug, Clone)]
+pub(crate) struct Decision {
+    pub(crate) action: Action,
+    /// Why it is blocked, as the policy engine says.
+    pub(crate) blocked: Option<BlockedBy>,
+    /// The host the client's packets go to (an ENI ID), if they go anywhere.
+    pub(crate) server: Option<String>,
+    pub(crate) meter: Option<Meter>,
+    pub(crate) backend: Option<Backend>,
+}
+
+/// The policy snapshot and the buckets.
+pub(crate) struct Gate {
+    pub(crate) policy: PolicySnapshot,
+    /// Bucket index by (endpoint, AZ ID, direction).
+    index: IndexMap<(String, String, FlowDirection), usize>,
+    buckets: Vec<TokenBucket>,
+    bandwidth: Bandwidth,
+}
+
+impl Gate {
+    /// A gate over `policy`, with full buckets of `bandwidth`.
+    pub(crate) fn new(policy: PolicySnapshot, bandwidth: Bandwidth) -> Self {
+        Self {
+            policy,
+            index: IndexMap::new(),
+            buckets: Vec::new(),
+            bandwidth,
+        }
+    }
+
+    /// Takes a new policy; the buckets keep their state unless the bandwidth changed.
+    pub(crate) fn update(&mut self, policy: PolicySnapshot, bandwidth: Bandwidth) {
+        self.policy = policy;
+        if bandwidth != self.bandwidth {
+            self.index.clear();
+            self.buckets.clear();
+            self.bandwidth = bandwidth;
+        }
+    }
+
+    /// Decides a new flow from `client`; `eni_at_dst` is the ENI that holds the
+    /// destination address in the client's VPC, if any.
+    pub(crate) fn decide(
+        &mut self,
+        now: Duration,
+        initiator: &Initiator,
+        key: &FlowKey,
+        client: &Host,
+        eni_at_dst: Option<&Host>,
+    ) -> Decision {
+        match self.policy.decide(initiator, key) {
+            Verdict::Allow(admitted) => Decision {
+                action: Action::Pass,
+                blocked: None,
+                server: Some(admitted.eni.clone()),
+                meter: Some(Meter {
+                    to_service: self.bucket(
+                        &admitted.endpoint,
+                        &admitted.az_id,
+                        FlowDirection::ToService,
+                        now,
+                    ),
+                    from_service: self.bucket(
+                        &admitted.endpoint,
+                        &admitted.az_id,
+                        FlowDirection::FromService,
+                        now,
+                    ),
+                }),
+                backend: Some(admitted.backend),
+            },
+            Verdict::Block(blocked) => {
+                let reply_path = eni_at_dst.filter(|eni| on_reply_path(&blocked, client, eni));
+                Decision {
+                    action: if reply_path.is_some() {
+                        Action::DropReply
+                    } else {
+                        Action::DropForward
+                    },
+                    server: reply_path.map(|eni| eni.name.clone()),
+                    blocked: Some(blocked),
+                    meter: None,
+                    backend: None,
+                }
+            }
+        }
+    }
+
+    /// Whether a tracked flow is blocked under the current policy.
+    pub(crate) fn recheck(&self, initiator: &Initiator, key: &FlowKey) -> Option<BlockedBy> {
+        self.policy.recheck(initiator, key)
+    }
+
+    /// When `bytes` of payload may go through `meter`'s bucket; `to_service` is the
+    /// client-to-ENI direction.
+    pub(crate) fn reserve(
+        &mut self,
+        meter: &Meter,
+        to_service: bool,
+        now: Duration,
+        bytes: u64,
+    ) -> Duration {
+        let i = if to_service {
+            meter.to_service
+        } else {
+            meter.from_service
+        };
+        self.buckets[i].reserve(now, bytes)
+    }
+
+    /// The index of the bucket of (`endpoint`, `az_id`, `dir`), full when first used,
+    /// at the rate and size `policy::Buckets` gives every bucket.
+    fn bucket(&mut self, endpoint: &str, az_id: &str, dir: FlowDirection, now: Duration) -> usize {
+        let key = (endpoint.to_string(), az_id.to_string(), dir);
+        if let Some(&i) = self.index.get(&key) {
+            return i;
+        }
+        let (rate, burst) = Buckets::new(self.bandwidth).limits();
+        self.buckets.push(TokenBucket::new(rate, burst, now));
+        self.index.insert(key, self.buckets.len() - 1);
+        self.buckets.len() - 1
+    }
+}
+
+/// Whether `blocked` is a NACL on the reply path: the ENI subnet's outbound entries or
+/// the client subnet's inbound entries.
+fn on_reply_path(blocked: &BlockedBy, client: &Host, eni: &Host) -> bool {
+    if blocked.kind != BlockKind::NetworkAcl {
+        return false;
+    }
+    let is = |host: &Host| {
+        blocked
+            .subnet
+            .as_ref()
+            .is_some_and(|s| Some(s) == host.subnet.as_ref() || Some(s) == host.subnet_id.as_ref())
+    };
+    match blocked.direction {
+        Some("outbound") => is(eni),
+        Some("inbound") => is(client),
+        _ => false,
+    }
+}

@@ -1,0 +1,1 @@
+//! `transfer`: digests, the bucket's rate, streams sharing a bucket.
