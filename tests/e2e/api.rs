@@ -26,7 +26,13 @@ const GUIDE_POLICY: &str = "{\n  \"Statement\": [\n    {\n      \"Action\": \"*\
 
 fn aws_cli() -> PathBuf {
     if let Some(path) = std::env::var_os("VPCESIM_AWS_CLI") {
-        return PathBuf::from(path);
+        let path = PathBuf::from(path);
+        assert!(
+            path.exists(),
+            "VPCESIM_AWS_CLI names {}, which does not exist",
+            path.display()
+        );
+        return path;
     }
     let local = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-aws/bin/aws");
     assert!(
