@@ -221,3 +221,41 @@ outbound = []
 fn the_mtu_constants_fit_together() {
     assert_eq!(usize::from(PATH_MSS) + 40, PATH_MTU);
 }
+
+#[test]
+fn ephemeral_ports_are_taken_in_sequence_per_host() {
+    // The endpoint subnet's ACL lets replies go back to port 32768 only: the first
+    // connection from a host (port 32768) gets through, its second (32769) does not,
+    // and another host starts its own sequence at 32768.
+    let nacl = r#"
+[nacls.endpoint-nacl]
+vpc = "main"
+inbound = [ { rule = 100, proto = "all", cidr = "0.0.0.0/0", action = "allow" } ]
+outbound = [ { rule = 100, proto = "tcp", ports = 32768, cidr = "10.0.0.0/16", action = "allow" } ]
+"#;
+    let control = super::fixture::world_with_nacl(nacl, r#"nacl = "endpoint-nacl""#);
+    let mut net = network(&control);
+    let dst = eni(&control, "kinesis", 443);
+    let first = net.connect(T0, &host("web-a"), dst, Proto::Tcp, TIMEOUT);
+    assert!(first.connected, "{first:?}");
+    let second = net.connect(first.finished_at, &host("web-a"), dst, Proto::Tcp, TIMEOUT);
+    assert!(!second.connected);
+    assert_eq!(second.blocked_by.map(|b| b.kind), Some(BlockKind::NetworkAcl));
+    let other = net.connect(second.finished_at, &host("web-b"), dst, Proto::Tcp, TIMEOUT);
+    assert!(other.connected, "{other:?}");
+}
+
+#[test]
+fn an_update_applies_new_rules_to_the_next_connection() {
+    let mut control = world("");
+    let mut net = network(&control);
+    let dst = eni(&control, "kinesis", 443);
+    assert!(net.connect(T0, &host("web-a"), dst, Proto::Tcp, TIMEOUT).connected);
+    control
+        .set_security_group(T0, "endpoint-sg", Some(Vec::new()), None)
+        .expect("the group exists");
+    let topology = control.topology();
+    net.update(topology, vpcesim::policy::PolicySnapshot::compile(topology));
+    let r = net.connect(T0, &host("web-a"), dst, Proto::Tcp, TIMEOUT);
+    assert_eq!(r.blocked_by.map(|b| (b.kind, b.direction)), Some((BlockKind::SecurityGroup, Some("ingress"))));
+}
