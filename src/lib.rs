@@ -7,6 +7,7 @@
 //!   instances, services, endpoints) and their identifiers;
 //! - [`catalog`]: the built-in AWS services;
 //! - [`control`]: the sans-IO control plane that owns every change, on simulated time;
+//! - [`forwarder`]: the tokio TCP forwarder of `serve --forward`, with flow logs;
 //! - [`policy`]: security groups, network ACLs, the flow decision and token buckets;
 //! - [`scenario`]: the scenario file format, loading and validation;
 //! - [`cli`]: the `vpcesim` command line.
@@ -14,6 +15,7 @@
 pub mod catalog;
 pub mod cli;
 pub mod control;
+pub mod forwarder;
 pub mod model;
 pub mod policy;
 pub mod scenario;

@@ -37,6 +37,8 @@ struct HostEntry {
     egress: Option<Arc<SgRuleSet>>,
     /// The group's name when it carries exactly one.
     sg_name: Option<String>,
+    /// The ID of the account that owns its VPC (the one it reaches).
+    account_id: Option<String>,
 }
 
 /// An endpoint ENI as the decision needs it.
@@ -169,6 +171,7 @@ impl PolicySnapshot {
             _ => None,
         };
 
+        let account_of = |vpc: &str| topology.vpc_account(vpc).map(|a| a.id.clone());
         let mut hosts = HashMap::new();
         for inst in topology.instances.values() {
             let Some(subnet) = topology.subnets.get(&inst.subnet) else {
@@ -189,6 +192,7 @@ impl PolicySnapshot {
                     subnet: subnet_index.get(inst.subnet.as_str()).copied(),
                     egress: Some(union(&inst.security_groups, false)),
                     sg_name: single_name(&inst.security_groups),
+                    account_id: account_of(subnet.vpc.as_str()),
                 },
             );
         }
@@ -207,6 +211,7 @@ impl PolicySnapshot {
                     subnet: None,
                     egress: None,
                     sg_name: None,
+                    account_id: account_of(net.vpc.as_str()),
                 });
             }
         }
@@ -290,6 +295,14 @@ impl PolicySnapshot {
         self.eni_by_addr
             .get(&(host.vpc, u32::from(dst)))
             .map(|&i| self.enis[i].id.as_str())
+    }
+
+    /// The ID of the account whose VPC a host's flows reach (for flow log records).
+    pub fn account_id(&self, from: &Initiator) -> Option<&str> {
+        let Initiator::Host(name) = from else {
+            return None;
+        };
+        self.hosts.get(name)?.account_id.as_deref()
     }
 
     fn evaluate(&self, from: &Initiator, flow: &FlowKey, mode: Mode) -> Verdict {
