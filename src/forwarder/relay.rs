@@ -49,6 +49,9 @@ pub(crate) enum Ended {
     Cut(BlockedBy),
 }
 
+/// The first buffer of each direction of a flow.
+const INITIAL_BUFFER: usize = 16 * 1024;
+
 /// Copies `r` to `w` until end of stream, then half-closes `w`.
 async fn pump<R, W>(
     mut r: R,
@@ -62,9 +65,14 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut buf = vec![0u8; buffer];
+    // Start small: most flows are short, and a large buffer per direction costs a page
+    // mapping per connection. Grow while reads fill it, up to `buffer`.
+    let mut buf = vec![0u8; INITIAL_BUFFER.min(buffer)];
     loop {
         let n = r.read(&mut buf).await?;
+        if n == buf.len() && n < buffer {
+            buf.resize((2 * n).min(buffer), 0);
+        }
         if n == 0 {
             // The other side may be gone already; the flow ends either way.
             let _ = w.shutdown().await;
