@@ -8,6 +8,7 @@
 //! - [`catalog`]: the built-in AWS services;
 //! - [`control`]: the sans-IO control plane that owns every change, on simulated time;
 //! - [`dns`]: private DNS, compiled per-VPC views, and their servers;
+//! - [`forwarder`]: the tokio TCP forwarder of `serve --forward`, with flow logs;
 //! - [`policy`]: security groups, network ACLs, the flow decision and token buckets;
 //! - [`scenario`]: the scenario file format, loading and validation;
 //! - [`vnet`]: the packet-level virtual network on simulated time;
@@ -19,6 +20,7 @@ pub mod catalog;
 pub mod cli;
 pub mod control;
 pub mod dns;
+pub mod forwarder;
 pub mod model;
 pub mod policy;
 pub mod scenario;

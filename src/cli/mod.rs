@@ -14,6 +14,7 @@ macro_rules! outln {
 
 mod check;
 mod describe;
+mod run;
 pub mod serve;
 mod services;
 pub mod zone;
@@ -59,6 +60,18 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Run scenario files: every step against the simulation, on simulated time.
+    Run {
+        /// Files or directories (every `*.toml` below, in path order).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Report format.
+        #[arg(long, value_enum, default_value_t = run::RunFormat::Text)]
+        format: run::RunFormat,
+        /// Write the report to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Serve a scenario's topology live (steps are not run) until SIGINT or SIGTERM.
     Serve(serve::ServeArgs),
     /// Write one view's DNS answers as RFC 1035 zone files, one per served zone.
@@ -81,6 +94,11 @@ pub fn main() -> ExitCode {
         Command::Check { paths } => check::run(&paths),
         Command::Services { region, format } => services::run(&region, format),
         Command::Describe { file, format } => describe::run(&file, format),
+        Command::Run {
+            paths,
+            format,
+            output,
+        } => run::run(&paths, format, output),
         Command::Serve(args) => serve::run(&args),
         Command::Zone(args) => zone::run(&args),
     };

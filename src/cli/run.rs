@@ -20,7 +20,11 @@ pub enum RunFormat {
     Junit,
 }
 
-pub(super) fn run(paths: &[PathBuf], format: RunFormat, output: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub(super) fn run(
+    paths: &[PathBuf],
+    format: RunFormat,
+    output: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let files = match collect_files(paths) {
         Ok(files) => files,
         Err(e) => {
@@ -44,7 +48,13 @@ pub(super) fn run(paths: &[PathBuf], format: RunFormat, output: Option<PathBuf>)
                 let total = scenario.steps.len();
                 let outcomes = runner::run(scenario, |o| {
                     if show_progress {
-                        eprint!("\r\x1b[K[{}/{}] {} step {}/{total}", n + 1, files.len(), file.display(), o.index);
+                        eprint!(
+                            "\r\x1b[K[{}/{}] {} step {}/{total}",
+                            n + 1,
+                            files.len(),
+                            file.display(),
+                            o.index
+                        );
                     }
                 });
                 FileReport {
@@ -69,12 +79,17 @@ pub(super) fn run(paths: &[PathBuf], format: RunFormat, output: Option<PathBuf>)
     };
     match output {
         Some(path) => {
-            std::fs::write(&path, &rendered).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            std::fs::write(&path, &rendered)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
             if format != RunFormat::Text {
                 outln!("{} passed, {} failed", report.passed, report.failed);
             }
         }
         None => outln!("{}", rendered.trim_end()),
     }
-    Ok(if report.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -44,56 +44,118 @@ fn net_mask(net: Ipv4Net) -> (u32, u32) {
 }
 
 /// The union of allow rules of one direction of the groups on one host or ENI.
+///
+/// A thousand rules scanned one by one cost about a nanosecond each, over the 1 µs
+/// budget of a decision. The port axis and the address axis are each cut into
+/// elementary intervals (at every rule's bounds); each interval holds the bitset of the
+/// rules that cover it, and each packet protocol has one too. A packet is allowed when
+/// the three bitsets it falls in share a rule: two binary searches and an AND of
+/// `rules / 64` words, whatever the number of rules.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SgRuleSet {
-    protos: Vec<u32>,
-    lows: Vec<u32>,
-    highs: Vec<u32>,
-    nets: Vec<u32>,
-    masks: Vec<u32>,
+    /// Words per bitset.
+    words: usize,
+    /// Lower bounds of the port intervals, ascending; the first is 0.
+    port_bounds: Vec<u32>,
+    /// One bitset per port interval.
+    port_bits: Vec<u64>,
+    /// Lower bounds of the address intervals, ascending; the first is 0.
+    addr_bounds: Vec<u64>,
+    /// One bitset per address interval.
+    addr_bits: Vec<u64>,
+    /// One bitset per packet protocol bit (TCP, UDP, ICMP, "all").
+    proto_bits: Vec<u64>,
 }
 
-const LANES: usize = 16;
+/// One rule before indexing: protocol mask, port bounds, address bounds (inclusive).
+#[derive(Debug, Clone, Copy)]
+struct FlatRule {
+    protos: u32,
+    ports: (u32, u32),
+    addrs: (u64, u64),
+}
+
+/// Cuts `[0, max]` at every rule's bounds and gives each piece its covering rules.
+fn intervals<T: Copy + Ord + From<u8> + std::ops::Add<Output = T>>(
+    rules: &[FlatRule],
+    words: usize,
+    span: impl Fn(&FlatRule) -> (T, T),
+) -> (Vec<T>, Vec<u64>) {
+    let mut bounds: Vec<T> = vec![T::from(0)];
+    for r in rules {
+        let (low, high) = span(r);
+        bounds.push(low);
+        bounds.push(high + T::from(1));
+    }
+    bounds.sort();
+    bounds.dedup();
+    let mut bits = vec![0u64; bounds.len() * words];
+    for (k, &start) in bounds.iter().enumerate() {
+        for (i, r) in rules.iter().enumerate() {
+            let (low, high) = span(r);
+            if low <= start && start <= high {
+                bits[k * words + i / 64] |= 1 << (i % 64);
+            }
+        }
+    }
+    (bounds, bits)
+}
 
 impl SgRuleSet {
-    /// Adds a rule whose peer is `peer` (a CIDR, or one member address as a /32).
-    pub(crate) fn push(&mut self, proto: Proto, ports: PortRange, peer: Ipv4Net) {
-        let (low, high) = rule_ports(proto, ports);
-        let (net, mask) = net_mask(peer);
-        self.protos.push(rule_mask(proto));
-        self.lows.push(low);
-        self.highs.push(high);
-        self.nets.push(net);
-        self.masks.push(mask);
-    }
-
-    /// How many flattened rules it holds.
-    pub(crate) fn len(&self) -> usize {
-        self.protos.len()
+    /// Indexes rules given as (protocol, ports, peer): a CIDR, or one member address as a /32.
+    pub(crate) fn build(rules: &[(Proto, PortRange, Ipv4Net)]) -> Self {
+        let flat: Vec<FlatRule> = rules
+            .iter()
+            .map(|&(proto, ports, peer)| {
+                let (net, mask) = net_mask(peer);
+                FlatRule {
+                    protos: rule_mask(proto),
+                    ports: rule_ports(proto, ports),
+                    addrs: (u64::from(net), u64::from(net | !mask)),
+                }
+            })
+            .collect();
+        let words = flat.len().div_ceil(64);
+        let (port_bounds, port_bits) = intervals(&flat, words, |r| r.ports);
+        let (addr_bounds, addr_bits) = intervals(&flat, words, |r| r.addrs);
+        let mut proto_bits = vec![0u64; 4 * words];
+        for (i, r) in flat.iter().enumerate() {
+            for b in 0..4 {
+                if r.protos & (1 << b) != 0 {
+                    proto_bits[b * words + i / 64] |= 1 << (i % 64);
+                }
+            }
+        }
+        Self {
+            words,
+            port_bounds,
+            port_bits,
+            addr_bounds,
+            addr_bits,
+            proto_bits,
+        }
     }
 
     /// Whether any rule allows a packet of `proto` to or from `addr` on `port`.
     pub(crate) fn allows(&self, proto: Proto, port: u16, addr: Ipv4Addr) -> bool {
-        let bit = packet_bit(proto);
-        let port = u32::from(port);
-        let addr = u32::from(addr);
-        let n = self.len();
-        let mut start = 0;
-        while start < n {
-            let end = (start + LANES).min(n);
-            let mut hit = false;
-            // No early exit inside a chunk: the loop vectorises.
-            for i in start..end {
-                hit |= (self.protos[i] & bit != 0)
-                    & (port.wrapping_sub(self.lows[i]) <= self.highs[i].wrapping_sub(self.lows[i]))
-                    & (addr & self.masks[i] == self.nets[i]);
-            }
-            if hit {
-                return true;
-            }
-            start = end;
+        if self.words == 0 {
+            return false;
         }
-        false
+        let w = self.words;
+        let p = self.port_bounds.partition_point(|&b| b <= u32::from(port)) - 1;
+        let a = self
+            .addr_bounds
+            .partition_point(|&b| b <= u64::from(u32::from(addr)))
+            - 1;
+        let b = packet_bit(proto).trailing_zeros() as usize;
+        let ports = &self.port_bits[p * w..(p + 1) * w];
+        let addrs = &self.addr_bits[a * w..(a + 1) * w];
+        let protos = &self.proto_bits[b * w..(b + 1) * w];
+        ports
+            .iter()
+            .zip(addrs)
+            .zip(protos)
+            .any(|((x, y), z)| x & y & z != 0)
     }
 }
 
@@ -256,13 +318,10 @@ mod tests {
 
         #[test]
         fn sg_set_matches_the_union_of_plain_rules(
-            rules in prop::collection::vec((proto(), ports(), net()), 0..40),
+            rules in prop::collection::vec((proto(), ports(), net()), 0..150),
             p in packet_proto(), port in 0u16..45, a in addr(),
         ) {
-            let mut set = SgRuleSet::default();
-            for (proto, ports, net) in &rules {
-                set.push(*proto, *ports, *net);
-            }
+            let set = SgRuleSet::build(&rules);
             let expected = rules
                 .iter()
                 .any(|(rp, ports, net)| reference::rule_matches(*rp, *ports, p, port) && net.contains(&a));
@@ -305,20 +364,38 @@ mod tests {
 
     #[test]
     fn all_and_icmp_rules_ignore_ports() {
-        let mut set = SgRuleSet::default();
-        set.push(
-            Proto::Icmp,
-            PortRange::single(7),
-            "0.0.0.0/0".parse().unwrap(),
-        );
+        let any: Ipv4Net = "0.0.0.0/0".parse().unwrap();
+        let mut rules = vec![(Proto::Icmp, PortRange::single(7), any)];
+        let set = SgRuleSet::build(&rules);
         assert!(set.allows(Proto::Icmp, 9999, Ipv4Addr::new(1, 2, 3, 4)));
         assert!(!set.allows(Proto::Tcp, 7, Ipv4Addr::new(1, 2, 3, 4)));
-        set.push(
+        assert!(!SgRuleSet::build(&[]).allows(Proto::Tcp, 7, Ipv4Addr::new(1, 2, 3, 4)));
+        rules.push((
             Proto::All,
             PortRange::single(7),
             "10.0.0.0/8".parse().unwrap(),
-        );
+        ));
+        let set = SgRuleSet::build(&rules);
         assert!(set.allows(Proto::Tcp, 9999, Ipv4Addr::new(10, 2, 3, 4)));
         assert!(!set.allows(Proto::Tcp, 9999, Ipv4Addr::new(11, 2, 3, 4)));
+    }
+
+    #[test]
+    fn many_rules_beyond_one_word() {
+        // 200 single-port rules: the match is in the fourth word of the bitsets.
+        let rules: Vec<(Proto, PortRange, Ipv4Net)> = (0..200u16)
+            .map(|i| {
+                (
+                    Proto::Tcp,
+                    PortRange::single(1000 + i),
+                    format!("10.{i}.0.0/16").parse().unwrap(),
+                )
+            })
+            .collect();
+        let set = SgRuleSet::build(&rules);
+        assert!(set.allows(Proto::Tcp, 1199, Ipv4Addr::new(10, 199, 3, 4)));
+        assert!(!set.allows(Proto::Tcp, 1199, Ipv4Addr::new(10, 198, 3, 4)));
+        assert!(!set.allows(Proto::Udp, 1199, Ipv4Addr::new(10, 199, 3, 4)));
+        assert!(!set.allows(Proto::Tcp, 65535, Ipv4Addr::new(255, 255, 255, 255)));
     }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 
@@ -33,9 +34,11 @@ struct HostEntry {
     vpc: usize,
     subnet: Option<usize>,
     /// The union of its groups' egress rules; `None` for on-premises hosts.
-    egress: Option<SgRuleSet>,
+    egress: Option<Arc<SgRuleSet>>,
     /// The group's name when it carries exactly one.
     sg_name: Option<String>,
+    /// The ID of the account that owns its VPC (the one it reaches).
+    account_id: Option<String>,
 }
 
 /// An endpoint ENI as the decision needs it.
@@ -46,7 +49,7 @@ struct EniEntry {
     subnet: usize,
     az_id: String,
     state: EndpointState,
-    ingress: SgRuleSet,
+    ingress: Arc<SgRuleSet>,
     sg_name: Option<String>,
     ports: Vec<u16>,
     backend: Backend,
@@ -129,23 +132,38 @@ impl PolicySnapshot {
                 members.entry(g.as_str()).or_default().push(eni.ip);
             }
         }
-        let union = |groups: &[String], pick: fn(&crate::model::SecurityGroup) -> &[SgRule]| {
-            let mut set = SgRuleSet::default();
+        // Hosts and ENIs that carry the same groups share one compiled set.
+        let mut cache: HashMap<(bool, Vec<String>), Arc<SgRuleSet>> = HashMap::new();
+        let mut union = |groups: &[String], ingress: bool| {
+            let key = (ingress, groups.to_vec());
+            if let Some(set) = cache.get(&key) {
+                return Arc::clone(set);
+            }
+            let pick = |g: &'_ crate::model::SecurityGroup| -> Vec<SgRule> {
+                if ingress {
+                    g.ingress.clone()
+                } else {
+                    g.egress.clone()
+                }
+            };
+            let mut set = Vec::new();
             for key in groups {
                 let Some(group) = topology.security_groups.get(key) else {
                     continue;
                 };
-                for rule in pick(group) {
+                for rule in &pick(group) {
                     match &rule.peer {
-                        Peer::Cidr(net) => set.push(rule.proto, rule.ports, *net),
+                        Peer::Cidr(net) => set.push((rule.proto, rule.ports, *net)),
                         Peer::Group(g) => {
                             for ip in members.get(g.as_str()).into_iter().flatten() {
-                                set.push(rule.proto, rule.ports, Ipv4Net::from(*ip));
+                                set.push((rule.proto, rule.ports, Ipv4Net::from(*ip)));
                             }
                         }
                     }
                 }
             }
+            let set = Arc::new(SgRuleSet::build(&set));
+            cache.insert(key, Arc::clone(&set));
             set
         };
         let single_name = |groups: &[String]| match groups {
@@ -153,6 +171,7 @@ impl PolicySnapshot {
             _ => None,
         };
 
+        let account_of = |vpc: &str| topology.vpc_account(vpc).map(|a| a.id.clone());
         let mut hosts = HashMap::new();
         for inst in topology.instances.values() {
             let Some(subnet) = topology.subnets.get(&inst.subnet) else {
@@ -171,8 +190,9 @@ impl PolicySnapshot {
                     },
                     vpc,
                     subnet: subnet_index.get(inst.subnet.as_str()).copied(),
-                    egress: Some(union(&inst.security_groups, |g| &g.egress)),
+                    egress: Some(union(&inst.security_groups, false)),
                     sg_name: single_name(&inst.security_groups),
+                    account_id: account_of(subnet.vpc.as_str()),
                 },
             );
         }
@@ -191,6 +211,7 @@ impl PolicySnapshot {
                     subnet: None,
                     egress: None,
                     sg_name: None,
+                    account_id: account_of(net.vpc.as_str()),
                 });
             }
         }
@@ -224,7 +245,7 @@ impl PolicySnapshot {
                 subnet: subnet_idx,
                 az_id: subnet.az_id.clone(),
                 state: ep.state,
-                ingress: union(&ep.security_groups, |g| &g.ingress),
+                ingress: union(&ep.security_groups, true),
                 sg_name: single_name(&ep.security_groups),
                 ports,
                 backend,
@@ -274,6 +295,14 @@ impl PolicySnapshot {
         self.eni_by_addr
             .get(&(host.vpc, u32::from(dst)))
             .map(|&i| self.enis[i].id.as_str())
+    }
+
+    /// The ID of the account whose VPC a host's flows reach (for flow log records).
+    pub fn account_id(&self, from: &Initiator) -> Option<&str> {
+        let Initiator::Host(name) = from else {
+            return None;
+        };
+        self.hosts.get(name)?.account_id.as_deref()
     }
 
     fn evaluate(&self, from: &Initiator, flow: &FlowKey, mode: Mode) -> Verdict {

@@ -9,7 +9,7 @@ use crate::control::service::ServiceInfo;
 ///
 /// An endpoint keeps its names for its whole life, so a placeholder expands even while
 /// the endpoint is deleted (and then simply does not resolve).
-pub fn expand(control: &ControlPlane, text: &str) -> Result<String, String> {
+pub(super) fn expand(control: &ControlPlane, text: &str) -> Result<String, String> {
     let mut out = String::with_capacity(text.len() + 64);
     let mut rest = text;
     while let Some(open) = rest.find('{') {
@@ -23,12 +23,12 @@ pub fn expand(control: &ControlPlane, text: &str) -> Result<String, String> {
             None => (inner, None),
         };
         let topology = control.topology();
-        let endpoint = topology
-            .endpoints
-            .get(name)
-            .ok_or_else(|| format!("placeholder `{{{inner}}}`: endpoint `{name}` does not exist (yet)"))?;
-        let service = ServiceInfo::of(topology, &endpoint.service)
-            .ok_or_else(|| format!("placeholder `{{{inner}}}`: the endpoint's service no longer exists"))?;
+        let endpoint = topology.endpoints.get(name).ok_or_else(|| {
+            format!("placeholder `{{{inner}}}`: endpoint `{name}` does not exist (yet)")
+        })?;
+        let service = ServiceInfo::of(topology, &endpoint.service).ok_or_else(|| {
+            format!("placeholder `{{{inner}}}`: the endpoint's service no longer exists")
+        })?;
         out.push_str(&match az {
             Some(az) => zonal_name(topology, endpoint, &service, az),
             None => regional_name(topology, endpoint, &service),

@@ -4,8 +4,11 @@
 //! plane, exactly as `create_endpoint` steps would; it touches no socket.
 
 mod error;
+mod expand;
 mod load;
 mod raw;
+pub mod report;
+pub mod runner;
 pub mod step;
 mod steps;
 pub mod units;

@@ -54,7 +54,11 @@ impl FileReport {
 
     /// Steps that failed; a file that did not load counts as one failure.
     pub fn failed(&self) -> usize {
-        if self.loaded { self.steps.len() - self.passed() } else { 1 }
+        if self.loaded {
+            self.steps.len() - self.passed()
+        } else {
+            1
+        }
     }
 }
 
@@ -74,7 +78,11 @@ impl RunReport {
     pub fn new(files: Vec<FileReport>) -> Self {
         let passed = files.iter().map(FileReport::passed).sum();
         let failed = files.iter().map(FileReport::failed).sum();
-        Self { files, passed, failed }
+        Self {
+            files,
+            passed,
+            failed,
+        }
     }
 
     /// One line per step, a summary per file and one for the run.
@@ -90,7 +98,11 @@ impl RunReport {
                 if step.passed {
                     let _ = writeln!(out, "  {status} {:>3} {}", step.index, step.action);
                 } else {
-                    let _ = writeln!(out, "  {status} {:>3} {}: {}", step.index, step.action, step.message);
+                    let _ = writeln!(
+                        out,
+                        "  {status} {:>3} {}: {}",
+                        step.index, step.action, step.message
+                    );
                 }
             }
             let _ = writeln!(out, "  {} passed, {} failed", file.passed(), file.failed());
@@ -107,12 +119,24 @@ impl RunReport {
     /// JUnit XML: a test suite per file, a test case per step.
     pub fn junit(&self) -> String {
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        let total: usize = self.files.iter().map(|f| f.steps.len().max(usize::from(!f.loaded))).sum();
-        let _ = writeln!(out, "<testsuites name=\"vpcesim\" tests=\"{total}\" failures=\"{}\">", self.failed);
+        let total: usize = self
+            .files
+            .iter()
+            .map(|f| f.steps.len().max(usize::from(!f.loaded)))
+            .sum();
+        let _ = writeln!(
+            out,
+            "<testsuites name=\"vpcesim\" tests=\"{total}\" failures=\"{}\">",
+            self.failed
+        );
         for file in &self.files {
             let name = xml_escape(&file.file.display().to_string());
             let tests = file.steps.len().max(usize::from(!file.loaded));
-            let _ = writeln!(out, "  <testsuite name=\"{name}\" tests=\"{tests}\" failures=\"{}\">", file.failed());
+            let _ = writeln!(
+                out,
+                "  <testsuite name=\"{name}\" tests=\"{tests}\" failures=\"{}\">",
+                file.failed()
+            );
             if let Some(error) = &file.error {
                 let _ = writeln!(out, "    <testcase classname=\"{name}\" name=\"load\">");
                 let _ = writeln!(out, "      <failure message=\"{}\"/>", xml_escape(error));
@@ -124,7 +148,11 @@ impl RunReport {
                     let _ = writeln!(out, "    <testcase classname=\"{name}\" name=\"{case}\"/>");
                 } else {
                     let _ = writeln!(out, "    <testcase classname=\"{name}\" name=\"{case}\">");
-                    let _ = writeln!(out, "      <failure message=\"{}\"/>", xml_escape(&step.message));
+                    let _ = writeln!(
+                        out,
+                        "      <failure message=\"{}\"/>",
+                        xml_escape(&step.message)
+                    );
                     let _ = writeln!(out, "    </testcase>");
                 }
             }
@@ -155,11 +183,27 @@ mod tests {
                 loaded: true,
                 error: None,
                 steps: vec![
-                    StepReport { index: 1, action: "resolve".into(), passed: true, message: "ok".into() },
-                    StepReport { index: 2, action: "connect".into(), passed: false, message: "expected connected, got timeout <&>".into() },
+                    StepReport {
+                        index: 1,
+                        action: "resolve".into(),
+                        passed: true,
+                        message: "ok".into(),
+                    },
+                    StepReport {
+                        index: 2,
+                        action: "connect".into(),
+                        passed: false,
+                        message: "expected connected, got timeout <&>".into(),
+                    },
                 ],
             },
-            FileReport { file: "b.toml".into(), name: String::new(), loaded: false, error: Some("b.toml:1:1: bad".into()), steps: vec![] },
+            FileReport {
+                file: "b.toml".into(),
+                name: String::new(),
+                loaded: false,
+                error: Some("b.toml:1:1: bad".into()),
+                steps: vec![],
+            },
         ])
     }
 
@@ -182,7 +226,10 @@ mod tests {
         assert_eq!(json["files"][1]["loaded"], false);
         assert_eq!(json["files"][1]["error"], "b.toml:1:1: bad");
         let xml = r.junit();
-        assert!(xml.contains("<testsuites name=\"vpcesim\" tests=\"3\" failures=\"2\">"), "{xml}");
+        assert!(
+            xml.contains("<testsuites name=\"vpcesim\" tests=\"3\" failures=\"2\">"),
+            "{xml}"
+        );
         assert!(xml.contains("&lt;&amp;&gt;"));
     }
 }

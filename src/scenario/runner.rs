@@ -19,7 +19,7 @@ use crate::control::{ApiError, ControlPlane};
 use crate::dns::{DnsSnapshot, ViewId};
 use crate::model::{EndpointState, Proto};
 use crate::policy::{BlockedBy as Verdict, Initiator, PolicySnapshot};
-use crate::vnet::Network;
+use crate::vnet::{DnsView, Network};
 
 /// How one step went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +62,11 @@ type Checks = Vec<String>;
 impl Runner {
     fn new(control: ControlPlane, seed: u64) -> Self {
         let dns = DnsSnapshot::compile(&control);
-        let net = Network::new(control.topology(), PolicySnapshot::compile(control.topology()), seed);
+        let net = Network::new(
+            control.topology(),
+            PolicySnapshot::compile(control.topology()),
+            seed,
+        );
         let compiled_generation = control.generation();
         Self {
             control,
@@ -78,7 +82,10 @@ impl Runner {
         self.control.advance(self.now);
         if self.control.generation() != self.compiled_generation {
             self.dns = DnsSnapshot::compile(&self.control);
-            self.net.update(self.control.topology(), PolicySnapshot::compile(self.control.topology()));
+            self.net.update(
+                self.control.topology(),
+                PolicySnapshot::compile(self.control.topology()),
+            );
             self.compiled_generation = self.control.generation();
         }
     }
@@ -102,8 +109,17 @@ impl Runner {
     /// Runs one action; `Ok` with a summary when every expectation holds, else the failures.
     fn execute(&mut self, action: &Action, expect: &Expect) -> Result<String, Checks> {
         match action {
-            Action::Resolve { name, from, record_type } => self.resolve(name, from, record_type, expect),
-            Action::Connect { target, from, proto, timeout } => self.connect(target, from, *proto, *timeout, expect),
+            Action::Resolve {
+                name,
+                from,
+                record_type,
+            } => self.resolve(name, from, record_type, expect),
+            Action::Connect {
+                target,
+                from,
+                proto,
+                timeout,
+            } => self.connect(target, from, *proto, *timeout, expect),
             Action::Transfer {
                 target,
                 from,
@@ -113,53 +129,91 @@ impl Runner {
             } => self.transfer(target, from, *bytes, *direction, *streams, expect),
             Action::CreateEndpoint(request) => {
                 let caller = self.vpc_owner(&request.vpc);
-                let result = self.control.create_endpoint(self.now, &caller, request).map(|e| Some(e.state));
+                let result = self
+                    .control
+                    .create_endpoint(self.now, &caller, request)
+                    .map(|e| Some(e.state));
                 api_checks(result, expect)
             }
             Action::ModifyEndpoint { endpoint, change } => {
                 let caller = self.endpoint_owner(endpoint);
-                let result = self.control.modify_endpoint(self.now, &caller, endpoint, change).map(|()| None);
+                let result = self
+                    .control
+                    .modify_endpoint(self.now, &caller, endpoint, change)
+                    .map(|()| None);
                 api_checks(result, expect)
             }
             Action::DeleteEndpoint(endpoint) => {
                 let caller = self.endpoint_owner(endpoint);
-                let result = self.control.delete_endpoint(self.now, &caller, endpoint).map(Some);
+                let result = self
+                    .control
+                    .delete_endpoint(self.now, &caller, endpoint)
+                    .map(Some);
                 api_checks(result, expect)
             }
             Action::Accept(endpoint) => {
                 let caller = self.provider_of(endpoint);
-                api_checks(self.control.accept_endpoint(self.now, &caller, endpoint).map(Some), expect)
+                api_checks(
+                    self.control
+                        .accept_endpoint(self.now, &caller, endpoint)
+                        .map(Some),
+                    expect,
+                )
             }
             Action::Reject(endpoint) => {
                 let caller = self.provider_of(endpoint);
-                api_checks(self.control.reject_endpoint(self.now, &caller, endpoint).map(Some), expect)
+                api_checks(
+                    self.control
+                        .reject_endpoint(self.now, &caller, endpoint)
+                        .map(Some),
+                    expect,
+                )
             }
             Action::SetVpc {
                 vpc,
                 dns_support,
                 dns_hostnames,
             } => api_checks(
-                self.control.set_vpc_attributes(self.now, vpc, *dns_support, *dns_hostnames).map(|()| None),
+                self.control
+                    .set_vpc_attributes(self.now, vpc, *dns_support, *dns_hostnames)
+                    .map(|()| None),
                 expect,
             ),
-            Action::SetSecurityGroup { group, ingress, egress } => api_checks(
+            Action::SetSecurityGroup {
+                group,
+                ingress,
+                egress,
+            } => api_checks(
                 self.control
                     .set_security_group(self.now, group, ingress.clone(), egress.clone())
                     .map(|()| None),
                 expect,
             ),
-            Action::SetNacl { nacl, inbound, outbound } => api_checks(
-                self.control.set_nacl(self.now, nacl, inbound.clone(), outbound.clone()).map(|()| None),
+            Action::SetNacl {
+                nacl,
+                inbound,
+                outbound,
+            } => api_checks(
+                self.control
+                    .set_nacl(self.now, nacl, inbound.clone(), outbound.clone())
+                    .map(|()| None),
                 expect,
             ),
             Action::DescribeEndpoint(endpoint) => self.describe_endpoint(endpoint, expect),
-            Action::DescribeService { service, account } => self.describe_service(service, account, expect),
+            Action::DescribeService { service, account } => {
+                self.describe_service(service, account, expect)
+            }
             Action::Wait(duration) => {
                 self.now += *duration;
                 Ok(format!("now at {}", seconds(self.now)))
             }
             Action::Notifications(topic) => {
-                let got: Vec<String> = self.control.deliveries(topic).iter().map(|d| d.event.clone()).collect();
+                let got: Vec<String> = self
+                    .control
+                    .deliveries(topic)
+                    .iter()
+                    .map(|d| d.event.clone())
+                    .collect();
                 let mut failures = Vec::new();
                 if let Some(expected) = &expect.events
                     && *expected != got
@@ -172,7 +226,12 @@ impl Runner {
     }
 
     fn vpc_owner(&self, vpc: &str) -> String {
-        self.control.topology().vpcs.get(vpc).map(|v| v.account.clone()).unwrap_or_default()
+        self.control
+            .topology()
+            .vpcs
+            .get(vpc)
+            .map(|v| v.account.clone())
+            .unwrap_or_default()
     }
 
     fn endpoint_owner(&self, endpoint: &str) -> String {
@@ -191,47 +250,66 @@ impl Runner {
             .endpoints
             .get(endpoint)
             .and_then(|e| match &e.service {
-                crate::model::ServiceRef::Provider(name) => topology.services.get(name).map(|s| s.account.clone()),
+                crate::model::ServiceRef::Provider(name) => {
+                    topology.services.get(name).map(|s| s.account.clone())
+                }
                 crate::model::ServiceRef::Aws(_) => None,
             })
             .unwrap_or_else(|| "amazon".into())
     }
 
     /// Sends one query through the fabric to the host's resolver and parses the reply.
-    fn query(&mut self, from: &str, name: &str, record_type: RecordType) -> Result<Message, String> {
-        let qname = Name::from_ascii(name).map_err(|e| format!("`{name}` is not a DNS name: {e}"))?;
+    fn query(
+        &mut self,
+        from: &str,
+        name: &str,
+        record_type: RecordType,
+    ) -> Result<Message, String> {
+        let qname =
+            Name::from_ascii(name).map_err(|e| format!("`{name}` is not a DNS name: {e}"))?;
         let mut message = Message::new(0x5653, MessageType::Query, OpCode::Query);
         message.metadata.recursion_desired = true;
         message.add_query(Query::query(qname, record_type));
-        let bytes = message.to_vec().map_err(|e| format!("cannot encode the query: {e}"))?;
-        let view = self.view_of(from);
+        let bytes = message
+            .to_vec()
+            .map_err(|e| format!("cannot encode the query: {e}"))?;
         let dns = self.dns.clone();
-        let answer = move |query: &[u8], max: u16| dns.answer_bytes(&view, query, max);
+        let answer = move |view: &DnsView, query: &[u8], max: u16| {
+            dns.answer_bytes(&dns_view(view), query, max)
+        };
         let (reply, finished) = self.net.resolve(self.now, from, &bytes, &answer);
         self.now = finished;
         Message::from_vec(&reply).map_err(|e| format!("the resolver's reply does not parse: {e}"))
     }
 
-    fn view_of(&self, host: &str) -> ViewId {
-        let topology = self.control.topology();
-        match topology.instances.get(host).and_then(|i| topology.subnets.get(&i.subnet)) {
-            Some(subnet) => ViewId::Vpc(subnet.vpc.clone()),
-            None => ViewId::Public,
-        }
-    }
-
-    fn resolve(&mut self, name: &str, from: &str, record_type: &str, expect: &Expect) -> Result<String, Checks> {
+    fn resolve(
+        &mut self,
+        name: &str,
+        from: &str,
+        record_type: &str,
+        expect: &Expect,
+    ) -> Result<String, Checks> {
         let name = expand(&self.control, name).map_err(|e| vec![e])?;
-        let rtype: RecordType = record_type.parse().map_err(|_| vec![format!("unknown record type {record_type}")])?;
+        let rtype: RecordType = record_type
+            .parse()
+            .map_err(|_| vec![format!("unknown record type {record_type}")])?;
         let reply = self.query(from, &name, rtype).map_err(|e| vec![e])?;
         let rcode = reply.metadata.response_code;
         let addresses = a_records(&reply);
-        let ttl = reply.answers.iter().find(|r| r.record_type() == RecordType::A).map(|r| r.ttl);
+        let ttl = reply
+            .answers
+            .iter()
+            .find(|r| r.record_type() == RecordType::A)
+            .map(|r| r.ttl);
         let mut failures = Vec::new();
         if let Some(expected) = expect.rcode
             && rcode_str(rcode) != expected.as_str()
         {
-            failures.push(format!("expected rcode {}, got {}", expected.as_str(), rcode_str(rcode)));
+            failures.push(format!(
+                "expected rcode {}, got {}",
+                expected.as_str(),
+                rcode_str(rcode)
+            ));
         }
         if let Some(expected) = &expect.answers {
             let want = self.expected_addresses(expected, &name);
@@ -239,7 +317,12 @@ impl Runner {
                 Ok(want) => {
                     let got: BTreeSet<Ipv4Addr> = addresses.iter().copied().collect();
                     if want != got {
-                        failures.push(format!("expected answers {} ({}), got {}", describe_answers(expected), list(&want), list(&got)));
+                        failures.push(format!(
+                            "expected answers {} ({}), got {}",
+                            describe_answers(expected),
+                            list(&want),
+                            list(&got)
+                        ));
                     }
                 }
                 Err(e) => failures.push(e),
@@ -248,24 +331,52 @@ impl Runner {
         if let Some(count) = expect.count
             && addresses.len() as u64 != count
         {
-            failures.push(format!("expected {count} addresses, got {} ({})", addresses.len(), list(&addresses)));
+            failures.push(format!(
+                "expected {count} addresses, got {} ({})",
+                addresses.len(),
+                list(&addresses)
+            ));
         }
         if let Some(expected) = expect.ttl
             && ttl != Some(expected)
         {
-            failures.push(format!("expected TTL {expected}, got {}", ttl.map_or("no address record".into(), |t| t.to_string())));
+            failures.push(format!(
+                "expected TTL {expected}, got {}",
+                ttl.map_or("no address record".into(), |t| t.to_string())
+            ));
         }
-        verdict(failures, format!("{name} {record_type}: {} [{}]", rcode_str(rcode), list(&addresses)))
+        verdict(
+            failures,
+            format!(
+                "{name} {record_type}: {} [{}]",
+                rcode_str(rcode),
+                list(&addresses)
+            ),
+        )
     }
 
-    fn expected_addresses(&self, expected: &Answers, asked: &str) -> Result<BTreeSet<Ipv4Addr>, String> {
+    fn expected_addresses(
+        &self,
+        expected: &Answers,
+        asked: &str,
+    ) -> Result<BTreeSet<Ipv4Addr>, String> {
         let topology = self.control.topology();
         let enis_of = |endpoint: &str, az: Option<&str>| -> Result<BTreeSet<Ipv4Addr>, String> {
-            let e = topology.endpoints.get(endpoint).ok_or_else(|| format!("endpoint `{endpoint}` does not exist"))?;
+            let e = topology
+                .endpoints
+                .get(endpoint)
+                .ok_or_else(|| format!("endpoint `{endpoint}` does not exist"))?;
             Ok(e.enis
                 .iter()
                 .filter_map(|id| topology.enis.get(id))
-                .filter(|eni| az.is_none_or(|az| topology.subnets.get(&eni.subnet).is_some_and(|s| s.az_name == az)))
+                .filter(|eni| {
+                    az.is_none_or(|az| {
+                        topology
+                            .subnets
+                            .get(&eni.subnet)
+                            .is_some_and(|s| s.az_name == az)
+                    })
+                })
                 .map(|eni| eni.ip)
                 .collect())
         };
@@ -280,7 +391,11 @@ impl Runner {
                     .into_iter()
                     .find(|s| s.private_name_matches(&lower))
                     .map(|s| s.public_addresses.into_iter().collect())
-                    .ok_or_else(|| format!("`answers = \"public\"`: `{asked}` is no catalog service's default name"))
+                    .ok_or_else(|| {
+                        format!(
+                            "`answers = \"public\"`: `{asked}` is no catalog service's default name"
+                        )
+                    })
             }
         }
     }
@@ -288,31 +403,59 @@ impl Runner {
     /// Resolves `HOST:PORT` from `from`'s point of view.
     fn target(&mut self, target: &str, from: &Origin) -> Result<SocketAddrV4, (Outcome, String)> {
         let expanded = expand(&self.control, target).map_err(|e| (Outcome::Unresolved, e))?;
-        let (host, port) = expanded
-            .rsplit_once(':')
-            .ok_or_else(|| (Outcome::Unresolved, format!("`{expanded}` is not HOST:PORT")))?;
-        let port: u16 = port.parse().map_err(|_| (Outcome::Unresolved, format!("bad port in `{expanded}`")))?;
+        let (host, port) = expanded.rsplit_once(':').ok_or_else(|| {
+            (
+                Outcome::Unresolved,
+                format!("`{expanded}` is not HOST:PORT"),
+            )
+        })?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| (Outcome::Unresolved, format!("bad port in `{expanded}`")))?;
         if let Ok(ip) = host.parse::<Ipv4Addr>() {
             return Ok(SocketAddrV4::new(ip, port));
         }
         let Origin::Host(from) = from else {
-            return Err((Outcome::Unresolved, format!("the provider's side has no resolver in the VPC: give `{host}` as an address")));
+            return Err((
+                Outcome::Unresolved,
+                format!(
+                    "the provider's side has no resolver in the VPC: give `{host}` as an address"
+                ),
+            ));
         };
-        let reply = self.query(from, host, RecordType::A).map_err(|e| (Outcome::Unresolved, e))?;
+        let reply = self
+            .query(from, host, RecordType::A)
+            .map_err(|e| (Outcome::Unresolved, e))?;
         let rcode = reply.metadata.response_code;
         match a_records(&reply).first() {
             Some(ip) if rcode == ResponseCode::NoError => Ok(SocketAddrV4::new(*ip, port)),
-            _ => Err((Outcome::Unresolved, format!("{host} did not resolve from {from}: {}", rcode_str(rcode)))),
+            _ => Err((
+                Outcome::Unresolved,
+                format!("{host} did not resolve from {from}: {}", rcode_str(rcode)),
+            )),
         }
     }
 
-    fn connect(&mut self, target: &str, from: &Origin, proto: Proto, timeout: Duration, expect: &Expect) -> Result<String, Checks> {
+    fn connect(
+        &mut self,
+        target: &str,
+        from: &Origin,
+        proto: Proto,
+        timeout: Duration,
+        expect: &Expect,
+    ) -> Result<String, Checks> {
         let (outcome, blocked, detail) = match self.target(target, from) {
             Err((outcome, why)) => (outcome, None, why),
             Ok(dst) => {
-                let report = self.net.connect(self.now, &initiator(from), dst, proto, timeout);
+                let report = self
+                    .net
+                    .connect(self.now, &initiator(from), dst, proto, timeout);
                 self.now = report.finished_at;
-                let outcome = if report.connected { Outcome::Connected } else { Outcome::Timeout };
+                let outcome = if report.connected {
+                    Outcome::Connected
+                } else {
+                    Outcome::Timeout
+                };
                 (outcome, report.blocked_by, format!("{dst}"))
             }
         };
@@ -321,28 +464,57 @@ impl Runner {
         verdict(failures, flow_summary(outcome, blocked.as_ref(), &detail))
     }
 
-    fn transfer(&mut self, target: &str, from: &Origin, bytes: u64, direction: Direction, streams: u32, expect: &Expect) -> Result<String, Checks> {
+    fn transfer(
+        &mut self,
+        target: &str,
+        from: &Origin,
+        bytes: u64,
+        direction: Direction,
+        streams: u32,
+        expect: &Expect,
+    ) -> Result<String, Checks> {
         let mut failures = Vec::new();
         let (outcome, blocked, detail) = match self.target(target, from) {
             Err((outcome, why)) => (outcome, None, why),
             Ok(dst) => {
                 let timeout = Duration::from_secs(5);
-                let report = self.net.transfer(self.now, &initiator(from), dst, bytes, direction, streams, timeout);
+                let report = self.net.transfer(
+                    self.now,
+                    &initiator(from),
+                    dst,
+                    bytes,
+                    direction,
+                    streams,
+                    timeout,
+                );
                 self.now = report.finished_at;
                 if report.completed && !report.digest_ok {
                     failures.push("the receiver's digest does not match what was sent".to_string());
                 }
-                let outcome = if report.completed { Outcome::Completed } else { Outcome::Timeout };
+                let outcome = if report.completed {
+                    Outcome::Completed
+                } else {
+                    Outcome::Timeout
+                };
                 if report.completed {
-                    for (name, expected, got) in [("gbps", expect.gbps, report.gbps), ("seconds", expect.seconds, report.payload_seconds)] {
+                    for (name, expected, got) in [
+                        ("gbps", expect.gbps, report.gbps),
+                        ("seconds", expect.seconds, report.payload_seconds),
+                    ] {
                         if let Some(expected) = expected
                             && ((got - expected) / expected).abs() > expect.tolerance
                         {
-                            failures.push(format!("expected {name} {expected} (within {:.1}%), got {got:.4}", expect.tolerance * 100.0));
+                            failures.push(format!(
+                                "expected {name} {expected} (within {:.1}%), got {got:.4}",
+                                expect.tolerance * 100.0
+                            ));
                         }
                     }
                 }
-                let detail = format!("{dst}: {} bytes in {:.6} s, {:.3} Gbit/s", report.bytes, report.payload_seconds, report.gbps);
+                let detail = format!(
+                    "{dst}: {} bytes in {:.6} s, {:.3} Gbit/s",
+                    report.bytes, report.payload_seconds, report.gbps
+                );
                 (outcome, report.blocked_by, detail)
             }
         };
@@ -378,10 +550,21 @@ impl Runner {
         {
             failures.push(format!("expected {n} subnets, got {subnets}"));
         }
-        verdict(failures, format!("{} {}: {dns_names} DNS names, {subnets} subnets, private DNS {}", e.id, e.state, e.private_dns))
+        verdict(
+            failures,
+            format!(
+                "{} {}: {dns_names} DNS names, {subnets} subnets, private DNS {}",
+                e.id, e.state, e.private_dns
+            ),
+        )
     }
 
-    fn describe_service(&self, service: &str, account: &str, expect: &Expect) -> Result<String, Checks> {
+    fn describe_service(
+        &self,
+        service: &str,
+        account: &str,
+        expect: &Expect,
+    ) -> Result<String, Checks> {
         let mut failures = Vec::new();
         match self.control.describe_service(service, account) {
             Ok((_, azs)) => {
@@ -399,11 +582,24 @@ impl Runner {
             }
             Err(e) => {
                 if expect.error.as_deref() != Some(e.code.as_str()) {
-                    failures.push(format!("expected {}, got error {}: {}", expect.error.as_deref().unwrap_or("success"), e.code, e.message));
+                    failures.push(format!(
+                        "expected {}, got error {}: {}",
+                        expect.error.as_deref().unwrap_or("success"),
+                        e.code,
+                        e.message
+                    ));
                 }
                 verdict(failures, format!("{}: {}", e.code, e.message))
             }
         }
+    }
+}
+
+/// The fabric's name for a resolver view, in the DNS layer's terms.
+fn dns_view(view: &DnsView) -> ViewId {
+    match view {
+        DnsView::Vpc(vpc) => ViewId::Vpc(vpc.clone()),
+        DnsView::Public => ViewId::Public,
     }
 }
 
@@ -415,7 +611,10 @@ fn initiator(origin: &Origin) -> Initiator {
 }
 
 /// Compares a control-plane call's result with `ok`, `error` and `state`.
-fn api_checks(result: Result<Option<EndpointState>, ApiError>, expect: &Expect) -> Result<String, Checks> {
+fn api_checks(
+    result: Result<Option<EndpointState>, ApiError>,
+    expect: &Expect,
+) -> Result<String, Checks> {
     let mut failures = Vec::new();
     let want_ok = expect.ok.unwrap_or(expect.error.is_none());
     let summary = match &result {
@@ -438,7 +637,10 @@ fn api_checks(result: Result<Option<EndpointState>, ApiError>, expect: &Expect) 
         Err(e) => {
             if let Some(code) = &expect.error {
                 if code != e.code.as_str() {
-                    failures.push(format!("expected error {code}, got {}: {}", e.code, e.message));
+                    failures.push(format!(
+                        "expected error {code}, got {}: {}",
+                        e.code, e.message
+                    ));
                 }
             } else if want_ok {
                 failures.push(format!("expected success, got {}: {}", e.code, e.message));
@@ -455,12 +657,21 @@ fn check_flow(failures: &mut Checks, expect: &Expect, outcome: Outcome, blocked:
     if let Some(want) = expect.outcome
         && want != outcome
     {
-        let why = blocked.map(|b| format!(" (blocked by {b})")).unwrap_or_default();
-        failures.push(format!("expected {}, got {}{why}", want.as_str(), outcome.as_str()));
+        let why = blocked
+            .map(|b| format!(" (blocked by {b})"))
+            .unwrap_or_default();
+        failures.push(format!(
+            "expected {}, got {}{why}",
+            want.as_str(),
+            outcome.as_str()
+        ));
     }
     if let Some(want) = &expect.blocked_by {
         match blocked {
-            None => failures.push(format!("expected a block by {}, but nothing blocked the flow", describe_block(want))),
+            None => failures.push(format!(
+                "expected a block by {}, but nothing blocked the flow",
+                describe_block(want)
+            )),
             Some(got) => {
                 let mismatches: Vec<String> = [
                     ("kind", want.kind.as_deref(), Some(got.kind.as_str())),
@@ -471,10 +682,19 @@ fn check_flow(failures: &mut Checks, expect: &Expect, outcome: Outcome, blocked:
                 ]
                 .into_iter()
                 .filter(|(_, want, got)| want.is_some() && want != got)
-                .map(|(key, want, got)| format!("{key} {} (got {})", want.unwrap_or("-"), got.unwrap_or("none")))
+                .map(|(key, want, got)| {
+                    format!(
+                        "{key} {} (got {})",
+                        want.unwrap_or("-"),
+                        got.unwrap_or("none")
+                    )
+                })
                 .collect();
                 if !mismatches.is_empty() {
-                    failures.push(format!("expected blocked_by {}, but it was blocked by {got}", mismatches.join(", ")));
+                    failures.push(format!(
+                        "expected blocked_by {}, but it was blocked by {got}",
+                        mismatches.join(", ")
+                    ));
                 }
             }
         }
@@ -482,11 +702,17 @@ fn check_flow(failures: &mut Checks, expect: &Expect, outcome: Outcome, blocked:
 }
 
 fn describe_block(b: &BlockedBy) -> String {
-    [("kind", &b.kind), ("direction", &b.direction), ("name", &b.name), ("rule", &b.rule), ("subnet", &b.subnet)]
-        .into_iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
-        .collect::<Vec<_>>()
-        .join(", ")
+    [
+        ("kind", &b.kind),
+        ("direction", &b.direction),
+        ("name", &b.name),
+        ("rule", &b.rule),
+        ("subnet", &b.subnet),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+    .collect::<Vec<_>>()
+    .join(", ")
 }
 
 fn flow_summary(outcome: Outcome, blocked: Option<&Verdict>, detail: &str) -> String {
@@ -496,8 +722,14 @@ fn flow_summary(outcome: Outcome, blocked: Option<&Verdict>, detail: &str) -> St
     }
 }
 
-fn verdict(failures: Checks, summary: String) -> Result<String, Checks> {
-    if failures.is_empty() { Ok(summary) } else { Err(failures) }
+/// Passes with `summary`, or fails with every failure and then what was observed.
+fn verdict(mut failures: Checks, summary: String) -> Result<String, Checks> {
+    if failures.is_empty() {
+        Ok(summary)
+    } else {
+        failures.push(format!("observed: {summary}"));
+        Err(failures)
+    }
 }
 
 fn a_records(message: &Message) -> Vec<Ipv4Addr> {
@@ -535,7 +767,11 @@ fn describe_answers(a: &Answers) -> String {
 
 fn list<'a>(addresses: impl IntoIterator<Item = &'a Ipv4Addr>) -> String {
     let items: Vec<String> = addresses.into_iter().map(Ipv4Addr::to_string).collect();
-    if items.is_empty() { "no addresses".into() } else { items.join(", ") }
+    if items.is_empty() {
+        "no addresses".into()
+    } else {
+        items.join(", ")
+    }
 }
 
 fn seconds(d: Duration) -> String {

@@ -2,20 +2,24 @@
 //! sender and a receiver of pattern bytes with their digests, and the ENI-side backend
 //! models (echo, sink, source).
 //!
-//! Bytes are real: a sender copies a seeded pattern into its socket and hashes what it
-//! wrote (xxh3, fast enough not to matter next to the copies), the receiver hashes what
-//! it read, and the step compares the two.
+//! Bytes are real: a sender copies a seeded pattern into its socket, the receiver takes
+//! a CRC-32 of every byte it reads, and the step compares it with the CRC of what the
+//! sender was to send. CRC-32 because it composes: the expected value of a stream of
+//! any length is computed from the pattern's period in O(log n) (`Hasher::combine`),
+//! so only the receiver reads the bytes, and crc32fast's carry-less-multiply kernel
+//! keeps that pass cheap next to the copies.
 
 use std::time::Duration;
 
+use crc32fast::Hasher;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp;
-use xxhash_rust::xxh3::Xxh3;
 
-/// The pattern's period: a power of two so an offset maps with a mask.
-const PATTERN_LEN: usize = 1 << 16;
+/// The pattern's period: a prime, so that no segment size or buffer size is a multiple
+/// of it and a misplaced segment changes the bytes the receiver sees.
+const PATTERN_LEN: usize = 65_521;
 
 /// Seeded pseudo-random bytes that senders copy from.
 #[derive(Debug, Clone)]
@@ -37,10 +41,35 @@ impl Pattern {
     /// Fills `dst` with the stream's bytes from `offset` on.
     pub(crate) fn fill(&self, dst: &mut [u8], mut offset: u64) {
         for chunk in dst.chunks_mut(PATTERN_LEN) {
-            let at = (offset as usize) & (PATTERN_LEN - 1);
+            let at = (offset % PATTERN_LEN as u64) as usize;
             chunk.copy_from_slice(&self.bytes[at..at + chunk.len()]);
             offset += chunk.len() as u64;
         }
+    }
+
+    /// The CRC-32 of `len` stream bytes from `offset` on, without reading them all.
+    pub(crate) fn expected_crc(&self, offset: u64, len: u64) -> u32 {
+        let p = PATTERN_LEN as u64;
+        let at = (offset % p) as usize;
+        let mut crc = Hasher::new();
+        // Up to the end of the current period.
+        let head = len.min(p - at as u64) as usize;
+        crc.update(&self.bytes[at..at + head]);
+        let rest = len - head as u64;
+        // Whole periods, by doubling.
+        let mut period = Hasher::new();
+        period.update(&self.bytes[..PATTERN_LEN]);
+        let mut k = rest / p;
+        while k > 0 {
+            if k & 1 == 1 {
+                crc.combine(&period);
+            }
+            let twice = period.clone();
+            period.combine(&twice);
+            k >>= 1;
+        }
+        crc.update(&self.bytes[..(rest % p) as usize]);
+        crc.finalize()
     }
 }
 
@@ -65,7 +94,6 @@ pub(crate) struct Sender {
     pub(crate) sent: u64,
     /// Offset of this stream in the pattern, so streams differ.
     pub(crate) salt: u64,
-    pub(crate) hash: Xxh3,
     pub(crate) first_at: Option<Duration>,
     pub(crate) acked_at: Option<Duration>,
 }
@@ -77,17 +105,16 @@ impl Sender {
             total,
             sent: 0,
             salt,
-            hash: Xxh3::new(),
             first_at: None,
             acked_at: None,
         }
     }
 }
 
-/// A receiver that hashes what it reads.
+/// A receiver that takes the CRC of what it reads.
 pub(crate) struct Receiver {
     pub(crate) got: u64,
-    pub(crate) hash: Xxh3,
+    pub(crate) crc: Hasher,
 }
 
 impl Receiver {
@@ -95,7 +122,7 @@ impl Receiver {
     pub(crate) fn new() -> Self {
         Self {
             got: 0,
-            hash: Xxh3::new(),
+            crc: Hasher::new(),
         }
     }
 }
@@ -145,7 +172,6 @@ fn send(
                 let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
                 let chunk = &mut buf[..n];
                 pattern.fill(chunk, offset);
-                s.hash.update(chunk);
                 (n, n)
             })
             .unwrap_or(0);
@@ -167,7 +193,7 @@ fn receive(r: &mut Receiver, socket: &mut tcp::Socket<'static>) -> bool {
     while socket.can_recv() {
         let n = socket
             .recv(|buf| {
-                r.hash.update(buf);
+                r.crc.update(buf);
                 (buf.len(), buf.len())
             })
             .unwrap_or(0);
@@ -196,21 +222,6 @@ fn echo(socket: &mut tcp::Socket<'static>, scratch: &mut Vec<u8>) -> bool {
     moved
 }
 
-/// The digest of `len` pattern bytes from `salt` on: what a receiver must have seen.
-#[cfg(test)]
-pub(crate) fn pattern_digest(pattern: &Pattern, salt: u64, len: u64) -> u64 {
-    let mut h = Xxh3::new();
-    let mut buf = vec![0; 1 << 16];
-    let mut done = 0;
-    while done < len {
-        let n = (len - done).min(buf.len() as u64) as usize;
-        pattern.fill(&mut buf[..n], salt + done);
-        h.update(&buf[..n]);
-        done += n as u64;
-    }
-    h.digest()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,8 +237,25 @@ mod tests {
         p.fill(a, 12_345);
         p.fill(b, 12_345 + 70_001);
         assert_eq!(whole, parts);
-        let mut h = Xxh3::new();
-        h.update(&whole);
-        assert_eq!(h.digest(), pattern_digest(&p, 12_345, 200_000));
+        for (offset, len) in [
+            (12_345u64, 200_000usize),
+            (0, 65_521),
+            (65_520, 1),
+            (7, 0),
+            (3, 131_042),
+        ] {
+            let mut bytes = vec![0; len];
+            p.fill(&mut bytes, offset);
+            assert_eq!(
+                p.expected_crc(offset, len as u64),
+                crc32fast::hash(&bytes),
+                "{offset} {len}"
+            );
+        }
+        // A swapped pair of segments changes the CRC.
+        let mut swapped = whole.clone();
+        let (a, b) = swapped.split_at_mut(8460);
+        a.swap_with_slice(&mut b[..8460]);
+        assert_ne!(crc32fast::hash(&swapped), crc32fast::hash(&whole));
     }
 }

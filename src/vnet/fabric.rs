@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use indexmap::IndexMap;
-use smoltcp::iface::SocketHandle;
+use smoltcp::iface::{PollIngressSingleResult, PollResult, SocketHandle};
 use smoltcp::socket::tcp;
 
 use super::device::HostDevice;
@@ -46,6 +46,10 @@ pub struct FabricStats {
     pub largest_packet: usize,
     /// The largest MSS seen in a SYN or SYN-ACK after clamping.
     pub largest_mss: u16,
+    /// Packets carried that held payload.
+    pub payload_packets: u64,
+    /// Packets carried with payload smaller than the path MSS.
+    pub small_payload_packets: u64,
     /// DNS queries answered by a resolver.
     pub dns_queries: u64,
     /// Packet buffers ever allocated.
@@ -224,10 +228,7 @@ impl Fabric {
                     continue;
                 }
                 dirty[h] = false;
-                self.poll(h, now, gate, resolver);
-                if apps.run_host(&mut self.hosts, h, now) {
-                    self.poll(h, now, gate, resolver);
-                }
+                self.poll(h, now, gate, resolver, apps);
                 for accepted in self.accepted.drain(..) {
                     apps.accept(accepted, &self.flows);
                 }
@@ -276,21 +277,51 @@ impl Fabric {
         }
     }
 
-    /// Polls host `h` and carries what it sent.
-    fn poll(&mut self, h: usize, now: Duration, gate: &mut Gate, resolver: Option<&dyn Resolver>) {
-        let host = &mut self.hosts[h];
-        let Some(stack) = &mut host.stack else {
-            return;
-        };
-        let mut dev = HostDevice {
-            rx: &mut host.rx,
-            tx: &mut host.tx,
-            pool: &self.pool,
-            mtu: host.mtu,
-        };
-        stack
-            .iface
-            .poll(to_instant(now), &mut dev, &mut stack.sockets);
+    /// Polls host `h`: takes in what arrived, runs its applications, sends what they
+    /// and the stacks have to send, and carries it. Applications run between ingress
+    /// and egress, as a kernel's would between interrupts: a receiver has read its data
+    /// before the ACK goes out (so the ACK opens the whole window) and a sender has
+    /// refilled its buffer (so segments leave full-sized, without silly windows).
+    fn poll(
+        &mut self,
+        h: usize,
+        now: Duration,
+        gate: &mut Gate,
+        resolver: Option<&dyn Resolver>,
+        apps: &mut dyn Apps,
+    ) {
+        let t = to_instant(now);
+        {
+            let host = &mut self.hosts[h];
+            let Some(stack) = &mut host.stack else {
+                return;
+            };
+            let mut dev = HostDevice {
+                rx: &mut host.rx,
+                tx: &mut host.tx,
+                pool: &self.pool,
+                mtu: host.mtu,
+            };
+            while stack
+                .iface
+                .poll_ingress_single(t, &mut dev, &mut stack.sockets)
+                != PollIngressSingleResult::None
+            {}
+        }
+        apps.run_host(&mut self.hosts, h, now);
+        {
+            let host = &mut self.hosts[h];
+            let Some(stack) = &mut host.stack else {
+                return;
+            };
+            let mut dev = HostDevice {
+                rx: &mut host.rx,
+                tx: &mut host.tx,
+                pool: &self.pool,
+                mtu: host.mtu,
+            };
+            while stack.iface.poll_egress(t, &mut dev, &mut stack.sockets) != PollResult::None {}
+        }
         let mut sent = std::mem::take(&mut self.hosts[h].tx);
         for packet in sent.drain(..) {
             self.carry(h, packet, now, gate, resolver);
@@ -365,6 +396,12 @@ impl Fabric {
             return;
         }
         self.stats.largest_packet = self.stats.largest_packet.max(pkt.len());
+        if hdr.payload_len > 0 {
+            self.stats.payload_packets += 1;
+            if hdr.payload_len < usize::from(PATH_MSS) {
+                self.stats.small_payload_packets += 1;
+            }
+        }
         let latency = flow.latency;
         let go = match flow.meter {
             Some(meter) if hdr.payload_len > 0 => {
@@ -562,7 +599,7 @@ impl Hasher for KeyHasher {
 
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7cc1_b727_220a_95);
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
         }
     }
 

@@ -134,7 +134,8 @@ impl Apps for StepApps {
 
     fn accept(&mut self, accepted: Accepted, flows: &[Flow]) {
         let index = self.conns.len();
-        if self.goal != Goal::Complete
+        // Outside a transfer, the ENI runs the service's backend model.
+        if self.streams.is_empty()
             && let Some(backend) = flows.get(accepted.flow).and_then(|f| f.backend)
         {
             self.backends.push((index, backend));

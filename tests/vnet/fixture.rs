@@ -10,7 +10,12 @@ use vpcesim::policy::{Initiator, PolicySnapshot};
 use vpcesim::vnet::Network;
 
 /// The base topology; `extra` is appended (bandwidth, NACLs, ...).
-pub fn world(extra: &str) -> ControlPlane {
+pub(crate) fn world(extra: &str) -> ControlPlane {
+    world_with_nacl(extra, "")
+}
+
+/// The base topology with `ep_nacl` (a `nacl = "..."` line) on the endpoint subnet.
+pub(crate) fn world_with_nacl(extra: &str, ep_nacl: &str) -> ControlPlane {
     let src = format!(
         r#"
 name = "vnet-test"
@@ -35,6 +40,7 @@ az = "us-east-1b"
 vpc = "main"
 cidr = "10.0.11.0/24"
 az = "us-east-1a"
+{ep_nacl}
 
 [instances.web-a]
 subnet = "app-a"
@@ -57,10 +63,18 @@ backend = "echo"
 [accounts.provider]
 id = "222222222222"
 
+[security_groups.endpoint-sg]
+vpc = "main"
+ingress = [
+  {{ proto = "tcp", ports = "0-65535", cidr = "10.0.0.0/16" }},
+  {{ proto = "tcp", ports = 443, cidr = "192.168.0.0/16" }},
+]
+
 [endpoints.kinesis]
 vpc = "main"
 service = "com.amazonaws.us-east-1.kinesis-streams"
 subnets = ["ep-a"]
+security_groups = ["endpoint-sg"]
 {extra}
 "#
     );
@@ -72,13 +86,13 @@ subnets = ["ep-a"]
 }
 
 /// The network over `control`'s topology now.
-pub fn network(control: &ControlPlane) -> Network {
+pub(crate) fn network(control: &ControlPlane) -> Network {
     let topology = control.topology();
     Network::new(topology, PolicySnapshot::compile(topology), 7)
 }
 
 /// The address of endpoint `name`'s first ENI, on `port`.
-pub fn eni(control: &ControlPlane, name: &str, port: u16) -> SocketAddrV4 {
+pub(crate) fn eni(control: &ControlPlane, name: &str, port: u16) -> SocketAddrV4 {
     let topology = control.topology();
     let endpoint = &topology.endpoints[name];
     let ip: Ipv4Addr = topology.enis[&endpoint.enis[0]].ip;
@@ -86,6 +100,6 @@ pub fn eni(control: &ControlPlane, name: &str, port: u16) -> SocketAddrV4 {
 }
 
 /// A host initiator.
-pub fn host(name: &str) -> Initiator {
+pub(crate) fn host(name: &str) -> Initiator {
     Initiator::Host(name.to_string())
 }

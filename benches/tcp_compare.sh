@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# vpcesim's TCP forwarder side by side with haproxy (mode tcp) and the direct path, on
+# loopback only, every load bounded in time. Prints medians and ratios.
+#
+#   benches/tcp_compare.sh                  RUNS=3 SECS=10 CONC=64 BUCKET_GBPS=2
+#   SKIP_BUILD=1 benches/tcp_compare.sh
+#
+# Paths (runs interleaved, so that this VM's drift hits all alike):
+#   direct   iperf3 -> iperf3 server; connrate -> echo server
+#   haproxy  Debian haproxy, mode tcp, nbthread 2 (config written below)
+#   vpcesim  `tcpbench forward` = vpcesim::forwarder::run_forwarders with rules on
+#            (1,000 SG rules on each side, 20 NACL entries per direction), bucket far
+#            above the line rate
+#   bucket   the same forwarder with a bucket of BUCKET_GBPS (below the line rate):
+#            its throughput should be the configured rate
+# Scratch: /tmp/vpcesim-tcp-compare. Every process started here is stopped by its PID.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+W=/tmp/vpcesim-tcp-compare
+RUNS="${RUNS:-3}"
+SECS="${SECS:-10}"
+CONC="${CONC:-64}"
+BUCKET_GBPS="${BUCKET_GBPS:-2}"
+H=127.0.0.1
+# Ports below the ephemeral range (32768+): TIME_WAIT sockets never collide with them.
+IPERF=5301 HAP_BULK=5311 VPC_BULK=5361 BKT_BULK=5371 ECHO=7161 HAP_ECHO=7110 VPC_ECHO=7160
+PIDS=()
+
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+stop_all() {
+    local p
+    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]:-}"; do
+        [ -n "$p" ] || continue
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$p" 2>/dev/null || true
+    done
+    PIDS=()
+}
+trap stop_all EXIT INT TERM
+start() { local name="$1"; shift; "$@" >"$W/$name.out" 2>&1 & PIDS+=("$!"); log "started $name pid $!"; }
+wait_port() {
+    for _ in $(seq 100); do ss -Hltn "sport = :$1" | grep -q "$H:$1" && return 0; sleep 0.1; done
+    echo "nothing listens on $H:$1" >&2; exit 1
+}
+for p in $IPERF $HAP_BULK $VPC_BULK $BKT_BULK $ECHO $HAP_ECHO $VPC_ECHO; do
+    if ss -Hltn "sport = :$p" | grep -q ":$p"; then echo "port $p in use" >&2; exit 1; fi
+done
+for b in iperf3 haproxy python3; do
+    command -v $b >/dev/null || { echo "$b missing: apt-get install -y iperf3 haproxy python3" >&2; exit 1; }
+done
+
+mkdir -p "$W"; rm -f "$W"/*.json "$W"/*.txt
+if [ -z "${SKIP_BUILD:-}" ]; then
+    log "cargo build --release --example tcpbench"
+    (cd "$ROOT" && cargo build --release --example tcpbench -q)
+fi
+TB="$ROOT/target/release/examples/tcpbench"
+
+# ---------------------------------------------------------------- topologies
+topology() { # $1 = per_az_gbps
+    python3 - "$1" <<'PY'
+import sys
+gbps = sys.argv[1]
+out = [f'''name = "tcp-compare"
+[bandwidth]
+per_az_gbps = {gbps}
+burst_mbit = 100
+[vpcs.main]
+cidr = "10.0.0.0/16"
+[subnets.app]
+vpc = "main"
+cidr = "10.0.1.0/24"
+az = "us-east-1a"
+nacl = "big"
+[subnets.ep]
+vpc = "main"
+cidr = "10.0.2.0/24"
+az = "us-east-1a"
+nacl = "big"
+[instances.bench-1]
+subnet = "app"
+ip = "10.0.1.10"
+security_groups = ["web"]
+[services.bulk]
+ports = [5201]
+backend = "127.0.0.1:{5301}"
+[services.echo]
+ports = [7061]
+backend = "127.0.0.1:{7161}"
+[endpoints.bulk]
+vpc = "main"
+service = "bulk"
+subnets = ["ep"]
+security_groups = ["endpoint-sg"]
+[endpoints.echo]
+vpc = "main"
+service = "echo"
+subnets = ["ep"]
+security_groups = ["endpoint-sg"]''']
+def rules(last):
+    r = [f'  {{ proto = "tcp", ports = {1000 + i % 50}, cidr = "172.{16 + i // 250}.{i % 250}.0/24" }},' for i in range(999)]
+    return r + [f"  {last},"]
+out += ['[security_groups.web]', 'vpc = "main"', 'egress = [']
+out += rules('{ proto = "tcp", ports = "0-65535", cidr = "10.0.2.0/24" }') + [']']
+out += ['[security_groups.endpoint-sg]', 'vpc = "main"', 'ingress = [']
+out += rules('{ proto = "tcp", ports = "0-65535", sg = "web" }') + [']']
+def nacl(d):
+    r = [f'{d} = [']
+    r += [f'  {{ rule = {i * 10}, proto = "udp", ports = {5000 + i}, cidr = "192.168.{i}.0/24", action = "deny" }},' for i in range(1, 20)]
+    r += ['  { rule = 1000, proto = "tcp", ports = "0-65535", cidr = "10.0.0.0/16", action = "allow" },', ']']
+    return r
+out += ['[nacls.big]', 'vpc = "main"'] + nacl('inbound') + nacl('outbound')
+print("\n".join(out))
+PY
+}
+topology 100000 >"$W/fast.toml"
+topology "$BUCKET_GBPS" >"$W/bucket.toml"
+
+cat >"$W/haproxy.cfg" <<CFG
+global
+    maxconn 8000
+    nbthread 2
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client  60s
+    timeout server  60s
+frontend bulk
+    bind $H:$HAP_BULK
+    default_backend iperf3
+frontend echo
+    bind $H:$HAP_ECHO
+    default_backend echo
+backend iperf3
+    server s1 $H:$IPERF
+backend echo
+    server s1 $H:$ECHO
+CFG
+
+# ---------------------------------------------------------------- peers
+start iperf3 iperf3 -s -B $H -p $IPERF
+start echo "$TB" echo $H:$ECHO
+start haproxy haproxy -db -f "$W/haproxy.cfg"
+start vpcesim "$TB" forward "$W/fast.toml" \
+    "$H:$VPC_BULK=bench-1@bulk.vpce:5201" "$H:$VPC_ECHO=bench-1@echo.vpce:7061"
+start bucket "$TB" forward "$W/bucket.toml" "$H:$BKT_BULK=bench-1@bulk.vpce:5201"
+for p in $IPERF $ECHO $HAP_BULK $HAP_ECHO $VPC_BULK $VPC_ECHO $BKT_BULK; do wait_port $p; done
+
+{
+    echo "kernel=$(uname -r) cpus=$(nproc) $(iperf3 --version | sed -n 1p)"
+    haproxy -v | sed -n 1p
+    echo "rustc=$(rustc --version | cut -d' ' -f2) buffer=${VPCESIM_BUFFER:-262144 (default)}"
+} >"$W/env.txt"
+
+bulk() { # name port run; the iperf3 server may still be finishing the previous test
+    for _ in 1 2 3 4 5; do
+        sleep 1
+        iperf3 -c $H -p "$2" -t "$SECS" -J >"$W/bulk-$1-$3.json" 2>/dev/null && return 0
+        grep -q busy "$W/bulk-$1-$3.json" || break
+    done
+    log "iperf3 $1 failed"
+}
+conn() { # name port run
+    "$TB" connrate "$H:$2" "$CONC" "$SECS" >"$W/conn-$1-$3.txt" 2>&1 || log "connrate $1 failed"
+}
+
+for run in $(seq "$RUNS"); do
+    log "run $run/$RUNS: bulk"
+    bulk direct $IPERF "$run"; bulk haproxy $HAP_BULK "$run"; bulk vpcesim $VPC_BULK "$run"
+    log "run $run/$RUNS: connection rate"
+    conn direct $ECHO "$run"; conn haproxy $HAP_ECHO "$run"; conn vpcesim $VPC_ECHO "$run"
+done
+log "bucket at $BUCKET_GBPS Gbit/s"
+bulk bucket $BKT_BULK 1
+
+# ---------------------------------------------------------------- report
+python3 - "$W" "$RUNS" "$BUCKET_GBPS" <<'PY'
+import json, re, statistics, sys
+w, runs, bucket = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+def gbps(name, run):
+    try:
+        with open(f"{w}/bulk-{name}-{run}.json") as f:
+            return json.load(f)["end"]["sum_received"]["bits_per_second"] / 1e9
+    except Exception:
+        return float("nan")
+def rate(name, run):
+    try:
+        text = open(f"{w}/conn-{name}-{run}.txt").read()
+        return float(re.search(r"rate=(\d+)", text).group(1)), int(re.search(r"errors=(\d+)", text).group(1))
+    except Exception:
+        return float("nan"), -1
+print(open(f"{w}/env.txt").read().strip())
+print()
+print("bulk throughput, 1 stream, iperf3 (Gbit/s, median of runs)")
+med = {}
+for name in ["direct", "haproxy", "vpcesim"]:
+    xs = [gbps(name, r) for r in range(1, runs + 1)]
+    med[name] = statistics.median(xs)
+    print(f"  {name:8} {med[name]:6.2f}   runs {' / '.join(f'{x:.2f}' for x in xs)}")
+print(f"  vpcesim / haproxy = {med['vpcesim'] / med['haproxy']:.2f}  (target >= 1.2)")
+print(f"  vpcesim / direct  = {med['vpcesim'] / med['direct']:.2f}")
+print()
+print("connection rate: connect + 1-byte echo + close (conn/s, median of runs)")
+cm = {}
+for name in ["direct", "haproxy", "vpcesim"]:
+    xs = [rate(name, r) for r in range(1, runs + 1)]
+    cm[name] = statistics.median(x for x, _ in xs)
+    errs = sum(e for _, e in xs)
+    print(f"  {name:8} {cm[name]:8.0f}   runs {' / '.join(f'{x:.0f}' for x, _ in xs)}   errors {errs}")
+print(f"  vpcesim / haproxy = {cm['vpcesim'] / cm['haproxy']:.2f}  (target >= 1.0)")
+print(f"  vpcesim / direct  = {cm['vpcesim'] / cm['direct']:.2f}")
+print()
+b = gbps("bucket", 1)
+print(f"bucket configured at {bucket:g} Gbit/s (100 Mbit size): measured {b:.3f} Gbit/s ({b / bucket:.3f} of the rate)")
+PY
