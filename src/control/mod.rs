@@ -9,6 +9,7 @@ pub(crate) mod alloc;
 pub mod describe;
 mod endpoint;
 mod error;
+mod journal;
 mod lifecycle;
 pub mod names;
 mod notify;
@@ -21,6 +22,7 @@ use indexmap::IndexMap;
 
 pub use endpoint::{CreateEndpoint, ModifyEndpoint};
 pub use error::{ApiError, ErrorCode};
+pub use journal::Touched;
 pub use notify::Delivery;
 pub use service::ServiceInfo;
 
@@ -48,6 +50,7 @@ pub struct ControlPlane {
     deliveries: IndexMap<String, Vec<Delivery>>,
     generation: u64,
     epoch_unix: u64,
+    journal: journal::Journal,
 }
 
 impl ControlPlane {
@@ -65,6 +68,7 @@ impl ControlPlane {
             deliveries: IndexMap::new(),
             generation: 0,
             epoch_unix: SIMULATION_EPOCH_UNIX,
+            journal: journal::Journal::default(),
         }
     }
 
@@ -132,6 +136,7 @@ impl ControlPlane {
         if let Some(on) = dns_hostnames {
             vpc.dns_hostnames = on;
         }
+        self.touch(Touched::Vpc(key));
         self.changed();
         Ok(())
     }
@@ -145,12 +150,11 @@ impl ControlPlane {
         egress: Option<Vec<crate::model::SgRule>>,
     ) -> Result<(), ApiError> {
         self.advance(now);
-        let group = self.topology.security_groups.get_mut(key).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidGroupNotFound,
-                format!("The security group '{key}' does not exist"),
-            )
-        })?;
+        let group = self
+            .topology
+            .security_groups
+            .get_mut(key)
+            .ok_or_else(|| ApiError::new(ErrorCode::InvalidGroupNotFound, format!("The security group '{key}' does not exist")))?;
         if let Some(rules) = ingress {
             group.ingress = rules;
         }
@@ -171,10 +175,7 @@ impl ControlPlane {
     ) -> Result<(), ApiError> {
         self.advance(now);
         let nacl = self.topology.nacls.get_mut(key).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidParameterValue,
-                format!("The network ACL '{key}' does not exist"),
-            )
+            ApiError::new(ErrorCode::InvalidParameterValue, format!("The network ACL '{key}' does not exist"))
         })?;
         if let Some(mut entries) = inbound {
             entries.sort_by_key(|e| e.rule);
@@ -199,40 +200,19 @@ impl ControlPlane {
     }
 
     fn vpc_key(&self, vpc: &str) -> Result<String, ApiError> {
-        let found = self
-            .topology
-            .vpcs
-            .get(vpc)
-            .map(|v| v.name.clone())
-            .or_else(|| {
-                self.topology
-                    .vpcs
-                    .values()
-                    .find(|v| v.id == vpc)
-                    .map(|v| v.name.clone())
-            });
+        let found = self.topology.vpcs.get(vpc).map(|v| v.name.clone()).or_else(|| {
+            self.topology.vpcs.values().find(|v| v.id == vpc).map(|v| v.name.clone())
+        });
         found.ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidVpcIdNotFound,
-                format!("The vpc ID '{vpc}' does not exist"),
-            )
+            ApiError::new(ErrorCode::InvalidVpcIdNotFound, format!("The vpc ID '{vpc}' does not exist"))
         })
     }
 
     /// The key of the endpoint named `name`, or whose ID is `name`.
     pub fn endpoint_key(&self, name: &str) -> Result<String, ApiError> {
-        let found = self
-            .topology
-            .endpoints
-            .get(name)
-            .map(|e| e.name.clone())
-            .or_else(|| {
-                self.topology
-                    .endpoints
-                    .values()
-                    .find(|e| e.id == name)
-                    .map(|e| e.name.clone())
-            });
+        let found = self.topology.endpoints.get(name).map(|e| e.name.clone()).or_else(|| {
+            self.topology.endpoints.values().find(|e| e.id == name).map(|e| e.name.clone())
+        });
         found.ok_or_else(|| {
             ApiError::new(
                 ErrorCode::InvalidVpcEndpointIdNotFound,

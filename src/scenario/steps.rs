@@ -58,19 +58,13 @@ impl<'l, 'a> StepLoader<'l, 'a> {
             [] => {
                 return Err(self.err(
                     whole,
-                    format!(
-                        "step {index} has no action: give exactly one of {}",
-                        ACTION_KEYS.join(", ")
-                    ),
+                    format!("step {index} has no action: give exactly one of {}", ACTION_KEYS.join(", ")),
                 ));
             }
             [first, second, ..] => {
                 return Err(self.err(
                     second.span.clone(),
-                    format!(
-                        "step {index} has two actions, `{}` and `{}`: give exactly one per step",
-                        first.key, second.key
-                    ),
+                    format!("step {index} has two actions, `{}` and `{}`: give exactly one per step", first.key, second.key),
                 ));
             }
         };
@@ -80,13 +74,7 @@ impl<'l, 'a> StepLoader<'l, 'a> {
             Some(expect) => self.expect(index, &action, expect)?,
             None if matches!(action, Action::Wait(_)) => Expect::default(),
             None => {
-                return Err(self.err(
-                    whole,
-                    format!(
-                        "step {index} (`{}`) needs `expect`: only `wait` may leave it out",
-                        present.key
-                    ),
-                ));
+                return Err(self.err(whole, format!("step {index} (`{}`) needs `expect`: only `wait` may leave it out", present.key)));
             }
         };
         Ok(Step {
@@ -121,27 +109,16 @@ impl<'l, 'a> StepLoader<'l, 'a> {
                 let hint = if allowed.is_empty() {
                     format!("`{action}` takes no parameters")
                 } else {
-                    format!(
-                        "`{action}` takes {}",
-                        allowed
-                            .iter()
-                            .map(|k| format!("`{k}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
+                    format!("`{action}` takes {}", allowed.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))
                 };
-                return Err(self.err(
-                    span,
-                    format!("step {index}: `{key}` is not a parameter of `{action}`: {hint}"),
-                ));
+                return Err(self.err(span, format!("step {index}: `{key}` is not a parameter of `{action}`: {hint}")));
             }
         }
         Ok(())
     }
 
     fn action(&mut self, key: &str, raw: &RawStep, whole: &Range<usize>) -> Result<Action> {
-        let text =
-            |v: &Option<S<String>>| v.as_ref().map(|s| s.get_ref().clone()).unwrap_or_default();
+        let text = |v: &Option<S<String>>| v.as_ref().map(|s| s.get_ref().clone()).unwrap_or_default();
         Ok(match key {
             "resolve" => {
                 let name = raw.resolve.as_ref().expect("present");
@@ -150,14 +127,7 @@ impl<'l, 'a> StepLoader<'l, 'a> {
                     Some(t) => {
                         let upper = t.get_ref().to_ascii_uppercase();
                         if !RECORD_TYPES.contains(&upper.as_str()) {
-                            return Err(self.err(
-                                t.span(),
-                                format!(
-                                    "`{}` is not a DNS record type vpcesim asks (use one of {})",
-                                    t.get_ref(),
-                                    RECORD_TYPES.join(", ")
-                                ),
-                            ));
+                            return Err(self.err(t.span(), format!("`{}` is not a DNS record type vpcesim asks (use one of {})", t.get_ref(), RECORD_TYPES.join(", "))));
                         }
                         upper
                     }
@@ -172,20 +142,14 @@ impl<'l, 'a> StepLoader<'l, 'a> {
             "connect" => {
                 let target = raw.connect.as_ref().expect("present");
                 self.check_target(target)?;
-                let proto =
-                    match &raw.proto {
-                        Some(p) => match p.get_ref().as_str() {
-                            "tcp" => Proto::Tcp,
-                            "udp" => Proto::Udp,
-                            other => return Err(self.err(
-                                p.span(),
-                                format!(
-                                    "`{other}` is not a protocol `connect` can use: `tcp` or `udp`"
-                                ),
-                            )),
-                        },
-                        None => Proto::Tcp,
-                    };
+                let proto = match &raw.proto {
+                    Some(p) => match p.get_ref().as_str() {
+                        "tcp" => Proto::Tcp,
+                        "udp" => Proto::Udp,
+                        other => return Err(self.err(p.span(), format!("`{other}` is not a protocol `connect` can use: `tcp` or `udp`"))),
+                    },
+                    None => Proto::Tcp,
+                };
                 let timeout = match &raw.timeout {
                     Some(t) => parse_duration(t.get_ref()).map_err(|e| self.err(t.span(), e))?,
                     None => Duration::from_secs(5),
@@ -201,15 +165,10 @@ impl<'l, 'a> StepLoader<'l, 'a> {
                 let target = raw.transfer.as_ref().expect("present");
                 self.check_target(target)?;
                 let Some(bytes) = &raw.bytes else {
-                    return Err(
-                        self.err(target.span(), "`transfer` needs `bytes` (such as \"1GB\")")
-                    );
+                    return Err(self.err(target.span(), "`transfer` needs `bytes` (such as \"1GB\")"));
                 };
                 let size = match bytes.get_ref() {
-                    RawSize::Number(n) => u64::try_from(*n)
-                        .ok()
-                        .filter(|n| *n > 0)
-                        .ok_or_else(|| "a transfer moves at least one byte".to_string()),
+                    RawSize::Number(n) => u64::try_from(*n).ok().filter(|n| *n > 0).ok_or_else(|| "a transfer moves at least one byte".to_string()),
                     RawSize::Text(t) => parse_size(t),
                 }
                 .map_err(|e| self.err(bytes.span(), e))?;
@@ -217,12 +176,7 @@ impl<'l, 'a> StepLoader<'l, 'a> {
                     Some(d) => match d.get_ref().as_str() {
                         "upload" => Direction::Upload,
                         "download" => Direction::Download,
-                        other => {
-                            return Err(self.err(
-                                d.span(),
-                                format!("`{other}` is not a direction: use `upload` or `download`"),
-                            ));
-                        }
+                        other => return Err(self.err(d.span(), format!("`{other}` is not a direction: use `upload` or `download`"))),
                     },
                     None => Direction::Upload,
                 };
@@ -246,38 +200,18 @@ impl<'l, 'a> StepLoader<'l, 'a> {
                 let c = create.get_ref();
                 let name = c.name.get_ref();
                 if self.endpoints.contains(name) {
-                    return Err(self.err(
-                        c.name.span(),
-                        format!("an endpoint named `{name}` already exists in this scenario"),
-                    ));
+                    return Err(self.err(c.name.span(), format!("an endpoint named `{name}` already exists in this scenario")));
                 }
                 if !self.loader.topology.vpcs.contains_key(c.vpc.get_ref()) {
-                    return Err(self.loader.unknown(
-                        &c.vpc,
-                        "VPC",
-                        self.loader.topology.vpcs.keys(),
-                    ));
+                    return Err(self.loader.unknown(&c.vpc, "VPC", self.loader.topology.vpcs.keys()));
                 }
                 self.endpoints.insert(name.clone());
-                Action::CreateEndpoint(create_request(
-                    name,
-                    c.vpc.get_ref(),
-                    c.service.get_ref(),
-                    &c.subnets,
-                    c.security_groups.as_ref(),
-                    c.private_dns.as_ref(),
-                    c.policy.as_ref(),
-                    c.tags.as_ref(),
-                    c.id.as_ref(),
-                    c.dns_suffix.as_ref(),
-                ))
+                Action::CreateEndpoint(create_request(name, c.vpc.get_ref(), c.service.get_ref(), &c.subnets, c.security_groups.as_ref(), c.private_dns.as_ref(), c.policy.as_ref(), c.tags.as_ref(), c.id.as_ref(), c.dns_suffix.as_ref()))
             }
             "modify_endpoint" => {
                 let endpoint = self.endpoint(raw.modify_endpoint.as_ref().expect("present"))?;
                 let list = |v: &Option<S<Vec<S<String>>>>| -> Vec<String> {
-                    v.as_ref()
-                        .map(|l| l.get_ref().iter().map(|s| s.get_ref().clone()).collect())
-                        .unwrap_or_default()
+                    v.as_ref().map(|l| l.get_ref().iter().map(|s| s.get_ref().clone()).collect()).unwrap_or_default()
                 };
                 Action::ModifyEndpoint {
                     endpoint,
@@ -291,20 +225,14 @@ impl<'l, 'a> StepLoader<'l, 'a> {
                     },
                 }
             }
-            "delete_endpoint" => Action::DeleteEndpoint(
-                self.endpoint(raw.delete_endpoint.as_ref().expect("present"))?,
-            ),
+            "delete_endpoint" => Action::DeleteEndpoint(self.endpoint(raw.delete_endpoint.as_ref().expect("present"))?),
             "accept" => Action::Accept(self.endpoint(raw.accept.as_ref().expect("present"))?),
             "reject" => Action::Reject(self.endpoint(raw.reject.as_ref().expect("present"))?),
-            "describe_endpoint" => Action::DescribeEndpoint(
-                self.endpoint(raw.describe_endpoint.as_ref().expect("present"))?,
-            ),
+            "describe_endpoint" => Action::DescribeEndpoint(self.endpoint(raw.describe_endpoint.as_ref().expect("present"))?),
             "set_vpc" => {
                 let vpc = raw.set_vpc.as_ref().expect("present");
                 if !self.loader.topology.vpcs.contains_key(vpc.get_ref()) {
-                    return Err(self
-                        .loader
-                        .unknown(vpc, "VPC", self.loader.topology.vpcs.keys()));
+                    return Err(self.loader.unknown(vpc, "VPC", self.loader.topology.vpcs.keys()));
                 }
                 Action::SetVpc {
                     vpc: vpc.get_ref().clone(),
@@ -315,56 +243,28 @@ impl<'l, 'a> StepLoader<'l, 'a> {
             "set_security_group" => {
                 let name = raw.set_security_group.as_ref().expect("present");
                 let topology = &self.loader.topology;
-                let key = self.loader.group_key(
-                    name,
-                    None,
-                    &topology.security_groups,
-                    "security group",
-                )?;
+                let key = self.loader.group_key(name, None, &topology.security_groups, "security group")?;
                 let vpc = topology.security_groups[&key].vpc.clone();
                 Action::SetSecurityGroup {
                     group: key,
-                    ingress: raw
-                        .ingress
-                        .as_ref()
-                        .map(|r| self.loader.sg_rules(r.get_ref(), &vpc))
-                        .transpose()?,
-                    egress: raw
-                        .egress
-                        .as_ref()
-                        .map(|r| self.loader.sg_rules(r.get_ref(), &vpc))
-                        .transpose()?,
+                    ingress: raw.ingress.as_ref().map(|r| self.loader.sg_rules(r.get_ref(), &vpc)).transpose()?,
+                    egress: raw.egress.as_ref().map(|r| self.loader.sg_rules(r.get_ref(), &vpc)).transpose()?,
                 }
             }
             "set_nacl" => {
                 let name = raw.set_nacl.as_ref().expect("present");
-                let key = self.loader.group_key(
-                    name,
-                    None,
-                    &self.loader.topology.nacls,
-                    "network ACL",
-                )?;
+                let key = self.loader.group_key(name, None, &self.loader.topology.nacls, "network ACL")?;
                 Action::SetNacl {
                     nacl: key,
-                    inbound: raw
-                        .inbound
-                        .as_ref()
-                        .map(|r| self.loader.nacl_entries(r.get_ref(), "inbound"))
-                        .transpose()?,
-                    outbound: raw
-                        .outbound
-                        .as_ref()
-                        .map(|r| self.loader.nacl_entries(r.get_ref(), "outbound"))
-                        .transpose()?,
+                    inbound: raw.inbound.as_ref().map(|r| self.loader.nacl_entries(r.get_ref(), "inbound")).transpose()?,
+                    outbound: raw.outbound.as_ref().map(|r| self.loader.nacl_entries(r.get_ref(), "outbound")).transpose()?,
                 }
             }
             "describe_service" => {
                 let topology = &self.loader.topology;
                 let account = match &raw.account {
                     Some(a) if topology.accounts.contains_key(a.get_ref()) => a.get_ref().clone(),
-                    Some(a) => {
-                        return Err(self.loader.unknown(a, "account", topology.accounts.keys()));
-                    }
+                    Some(a) => return Err(self.loader.unknown(a, "account", topology.accounts.keys())),
                     None => topology.accounts.keys().next().cloned().unwrap_or_default(),
                 };
                 Action::DescribeService {
@@ -393,17 +293,11 @@ impl<'l, 'a> StepLoader<'l, 'a> {
 
     fn host(&self, from: Option<&S<String>>, whole: &Range<usize>, action: &str) -> Result<String> {
         let Some(from) = from else {
-            return Err(self.err(
-                whole.clone(),
-                format!("`{action}` needs `from`: the instance or on-premises host that acts"),
-            ));
+            return Err(self.err(whole.clone(), format!("`{action}` needs `from`: the instance or on-premises host that acts")));
         };
         let topology = &self.loader.topology;
         let known = topology.instances.contains_key(from.get_ref())
-            || topology
-                .onprem
-                .values()
-                .any(|n| n.hosts.contains_key(from.get_ref()));
+            || topology.onprem.values().any(|n| n.hosts.contains_key(from.get_ref()));
         if known {
             return Ok(from.get_ref().clone());
         }
@@ -412,29 +306,17 @@ impl<'l, 'a> StepLoader<'l, 'a> {
             .keys()
             .chain(topology.onprem.values().flat_map(|n| n.hosts.keys()))
             .collect();
-        Err(self
-            .loader
-            .unknown(from, "instance or on-premises host", hosts.into_iter()))
+        Err(self.loader.unknown(from, "instance or on-premises host", hosts.into_iter()))
     }
 
-    fn origin(
-        &self,
-        from: Option<&S<String>>,
-        whole: &Range<usize>,
-        action: &str,
-    ) -> Result<Origin> {
+    fn origin(&self, from: Option<&S<String>>, whole: &Range<usize>, action: &str) -> Result<Origin> {
         if let Some(service) = from.and_then(|f| f.get_ref().strip_prefix("service:")) {
             let topology = &self.loader.topology;
-            if topology.services.contains_key(service)
-                || crate::catalog::lookup(&topology.region, service).is_some()
-            {
+            if topology.services.contains_key(service) || crate::catalog::lookup(&topology.region, service).is_some() {
                 return Ok(Origin::Service(service.to_string()));
             }
             let from = from.expect("checked");
-            return Err(self.err(
-                from.span(),
-                format!("unknown service `{service}` in `{}`", from.get_ref()),
-            ));
+            return Err(self.err(from.span(), format!("unknown service `{service}` in `{}`", from.get_ref())));
         }
         self.host(from, whole, action).map(Origin::Host)
     }
@@ -446,12 +328,7 @@ impl<'l, 'a> StepLoader<'l, 'a> {
             .rsplit_once(':')
             .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
         if !port_ok {
-            return Err(self.err(
-                target.span(),
-                format!(
-                    "`{text}` is not HOST:PORT (such as \"{{kinesis}}:443\" or \"10.0.1.5:443\")"
-                ),
-            ));
+            return Err(self.err(target.span(), format!("`{text}` is not HOST:PORT (such as \"{{kinesis}}:443\" or \"10.0.1.5:443\")")));
         }
         self.check_placeholders(target)
     }
@@ -460,10 +337,7 @@ impl<'l, 'a> StepLoader<'l, 'a> {
         let mut rest = text.get_ref().as_str();
         while let Some(open) = rest.find('{') {
             let Some(close) = rest[open..].find('}') else {
-                return Err(self.err(
-                    text.span(),
-                    format!("`{}` has a `{{` without a closing `}}`", text.get_ref()),
-                ));
+                return Err(self.err(text.span(), format!("`{}` has a `{{` without a closing `}}`", text.get_ref())));
             };
             let inner = &rest[open + 1..open + close];
             let (name, az) = match inner.split_once('@') {
@@ -475,14 +349,9 @@ impl<'l, 'a> StepLoader<'l, 'a> {
             }
             if let Some(az) = az {
                 let region = self.loader.topology.region.name();
-                let ok = az
-                    .strip_prefix(region)
-                    .is_some_and(|r| r.len() == 1 && r.bytes().all(|b| b.is_ascii_lowercase()));
+                let ok = az.strip_prefix(region).is_some_and(|r| r.len() == 1 && r.bytes().all(|b| b.is_ascii_lowercase()));
                 if !ok {
-                    return Err(self.err(
-                        text.span(),
-                        format!("placeholder `{{{inner}}}`: `{az}` is not an AZ name of {region}"),
-                    ));
+                    return Err(self.err(text.span(), format!("placeholder `{{{inner}}}`: `{az}` is not an AZ name of {region}")));
                 }
             }
             rest = &rest[open + close + 1..];
@@ -496,10 +365,7 @@ impl<'l, 'a> StepLoader<'l, 'a> {
             Action::Resolve { .. } => &["rcode", "answers", "count", "ttl"],
             Action::Connect { .. } => &["outcome", "blocked_by"],
             Action::Transfer { .. } => &["outcome", "blocked_by", "gbps", "seconds", "tolerance"],
-            Action::CreateEndpoint(_)
-            | Action::DeleteEndpoint(_)
-            | Action::Accept(_)
-            | Action::Reject(_) => &["ok", "error", "state"],
+            Action::CreateEndpoint(_) | Action::DeleteEndpoint(_) | Action::Accept(_) | Action::Reject(_) => &["ok", "error", "state"],
             Action::ModifyEndpoint { .. } | Action::SetVpc { .. } => &["ok", "error"],
             Action::SetSecurityGroup { .. } | Action::SetNacl { .. } => &["ok"],
             Action::DescribeEndpoint(_) => &["state", "dns_names", "private_dns", "subnets"],
@@ -512,30 +378,14 @@ impl<'l, 'a> StepLoader<'l, 'a> {
                 let hint = if allowed.is_empty() {
                     "it checks nothing".to_string()
                 } else {
-                    format!(
-                        "it checks {}",
-                        allowed
-                            .iter()
-                            .map(|k| format!("`{k}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
+                    format!("it checks {}", allowed.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))
                 };
-                return Err(self.err(
-                    span,
-                    format!(
-                        "step {index}: `expect.{key}` does not apply to `{}`: {hint}",
-                        action.key()
-                    ),
-                ));
+                return Err(self.err(span, format!("step {index}: `expect.{key}` does not apply to `{}`: {hint}", action.key())));
             }
         }
         let count = |v: &Option<S<i64>>, key: &str| -> Result<Option<u64>> {
             v.as_ref()
-                .map(|n| {
-                    u64::try_from(*n.get_ref())
-                        .map_err(|_| self.err(n.span(), format!("`{key}` must be 0 or more")))
-                })
+                .map(|n| u64::try_from(*n.get_ref()).map_err(|_| self.err(n.span(), format!("`{key}` must be 0 or more"))))
                 .transpose()
         };
         let mut expect = Expect {
@@ -545,25 +395,16 @@ impl<'l, 'a> StepLoader<'l, 'a> {
             ok: e.ok.as_ref().map(|b| *b.get_ref()),
             error: e.error.as_ref().map(|s| s.get_ref().clone()),
             private_dns: e.private_dns.as_ref().map(|b| *b.get_ref()),
-            azs: e
-                .azs
-                .as_ref()
-                .map(|l| l.get_ref().iter().map(|s| s.get_ref().clone()).collect()),
+            azs: e.azs.as_ref().map(|l| l.get_ref().iter().map(|s| s.get_ref().clone()).collect()),
             ..Expect::default()
         };
         if let (Some(ok), Some(_)) = (&e.ok, &e.error) {
             if *ok.get_ref() {
-                return Err(self.err(
-                    ok.span(),
-                    "`ok = true` contradicts `error`: an action that fails is not ok",
-                ));
+                return Err(self.err(ok.span(), "`ok = true` contradicts `error`: an action that fails is not ok"));
             }
         }
         if let Some(ttl) = &e.ttl {
-            expect.ttl = Some(
-                u32::try_from(*ttl.get_ref())
-                    .map_err(|_| self.err(ttl.span(), "`ttl` must be 0 to 2147483647"))?,
-            );
+            expect.ttl = Some(u32::try_from(*ttl.get_ref()).map_err(|_| self.err(ttl.span(), "`ttl` must be 0 to 2147483647"))?);
         }
         if let Some(rcode) = &e.rcode {
             expect.rcode = Some(Rcode::parse(rcode.get_ref()).ok_or_else(|| {
@@ -582,24 +423,14 @@ impl<'l, 'a> StepLoader<'l, 'a> {
                     } else {
                         "connected, timeout, refused or unresolved"
                     };
-                    self.err(
-                        outcome.span(),
-                        format!(
-                            "`{}` is not an outcome of `{}`: use {valid}",
-                            outcome.get_ref(),
-                            action.key()
-                        ),
-                    )
+                    self.err(outcome.span(), format!("`{}` is not an outcome of `{}`: use {valid}", outcome.get_ref(), action.key()))
                 })?;
             expect.outcome = Some(parsed);
         }
         if let Some(blocked) = &e.blocked_by {
             expect.blocked_by = Some(self.blocked_by(blocked.get_ref())?);
         }
-        for (value, slot, key) in [
-            (&e.gbps, &mut expect.gbps, "gbps"),
-            (&e.seconds, &mut expect.seconds, "seconds"),
-        ] {
+        for (value, slot, key) in [(&e.gbps, &mut expect.gbps, "gbps"), (&e.seconds, &mut expect.seconds, "seconds")] {
             if let Some(v) = value {
                 if !(v.get_ref().is_finite() && *v.get_ref() > 0.0) {
                     return Err(self.err(v.span(), format!("`{key}` must be a number above 0")));
@@ -625,13 +456,7 @@ impl<'l, 'a> StepLoader<'l, 'a> {
             let mut list = Vec::new();
             for event in events.get_ref() {
                 if crate::model::ConnectionEvent::parse(event.get_ref()).is_none() {
-                    return Err(self.err(
-                        event.span(),
-                        format!(
-                            "`{}` is not a connection event: use Connect, Accept, Reject or Delete",
-                            event.get_ref()
-                        ),
-                    ));
+                    return Err(self.err(event.span(), format!("`{}` is not a connection event: use Connect, Accept, Reject or Delete", event.get_ref())));
                 }
                 list.push(event.get_ref().clone());
             }
@@ -640,15 +465,8 @@ impl<'l, 'a> StepLoader<'l, 'a> {
         if let Some(azs) = &e.azs {
             for az in azs.get_ref() {
                 let region = self.loader.topology.region.name();
-                if !az
-                    .get_ref()
-                    .strip_prefix(region)
-                    .is_some_and(|r| r.len() == 1)
-                {
-                    return Err(self.err(
-                        az.span(),
-                        format!("`{}` is not an AZ name of {region}", az.get_ref()),
-                    ));
+                if !az.get_ref().strip_prefix(region).is_some_and(|r| r.len() == 1) {
+                    return Err(self.err(az.span(), format!("`{}` is not an AZ name of {region}", az.get_ref())));
                 }
             }
         }
@@ -660,12 +478,8 @@ impl<'l, 'a> StepLoader<'l, 'a> {
             RawAnswers::List(list) => list
                 .iter()
                 .map(|a| {
-                    a.parse::<Ipv4Addr>().map_err(|_| {
-                        self.err(
-                            raw.span(),
-                            format!("`{a}` in `answers` is not an IPv4 address"),
-                        )
-                    })
+                    a.parse::<Ipv4Addr>()
+                        .map_err(|_| self.err(raw.span(), format!("`{a}` in `answers` is not an IPv4 address")))
                 })
                 .collect::<Result<Vec<_>>>()
                 .map(Answers::Addresses),
@@ -695,22 +509,12 @@ impl<'l, 'a> StepLoader<'l, 'a> {
     fn blocked_by(&self, raw: &RawBlockedBy) -> Result<BlockedBy> {
         let kind = match &raw.kind {
             Some(k) if !BLOCK_KINDS.contains(&k.get_ref().as_str()) => {
-                return Err(self.err(
-                    k.span(),
-                    format!(
-                        "`{}` is not a kind of block: use {}",
-                        k.get_ref(),
-                        BLOCK_KINDS.join(", ")
-                    ),
-                ));
+                return Err(self.err(k.span(), format!("`{}` is not a kind of block: use {}", k.get_ref(), BLOCK_KINDS.join(", "))));
             }
             k => k.as_ref().map(|k| k.get_ref().clone()),
         };
         let direction = match &raw.direction {
-            Some(d)
-                if !["ingress", "egress", "inbound", "outbound"]
-                    .contains(&d.get_ref().as_str()) =>
-            {
+            Some(d) if !["ingress", "egress", "inbound", "outbound"].contains(&d.get_ref().as_str()) => {
                 return Err(self.err(d.span(), format!("`{}` is not a direction: use ingress or egress (security groups), inbound or outbound (NACLs)", d.get_ref())));
             }
             d => d.as_ref().map(|d| d.get_ref().clone()),
@@ -719,22 +523,13 @@ impl<'l, 'a> StepLoader<'l, 'a> {
             Some(r) => Some(match r.get_ref() {
                 RawRuleRef::Number(n) if (1..=32766).contains(n) => n.to_string(),
                 RawRuleRef::Text(t) if t == "*" => "*".to_string(),
-                _ => {
-                    return Err(self.err(
-                        r.span(),
-                        "`rule` is a NACL rule number (1 to 32766) or \"*\"",
-                    ));
-                }
+                _ => return Err(self.err(r.span(), "`rule` is a NACL rule number (1 to 32766) or \"*\"")),
             }),
             None => None,
         };
         if let Some(subnet) = &raw.subnet {
             if !self.loader.topology.subnets.contains_key(subnet.get_ref()) {
-                return Err(self.loader.unknown(
-                    subnet,
-                    "subnet",
-                    self.loader.topology.subnets.keys(),
-                ));
+                return Err(self.loader.unknown(subnet, "subnet", self.loader.topology.subnets.keys()));
             }
         }
         Ok(BlockedBy {
@@ -777,19 +572,10 @@ fn actions_of(raw: &RawStep) -> Vec<Present> {
         ("accept", raw.accept.as_ref().map(S::span)),
         ("reject", raw.reject.as_ref().map(S::span)),
         ("set_vpc", raw.set_vpc.as_ref().map(S::span)),
-        (
-            "set_security_group",
-            raw.set_security_group.as_ref().map(S::span),
-        ),
+        ("set_security_group", raw.set_security_group.as_ref().map(S::span)),
         ("set_nacl", raw.set_nacl.as_ref().map(S::span)),
-        (
-            "describe_endpoint",
-            raw.describe_endpoint.as_ref().map(S::span),
-        ),
-        (
-            "describe_service",
-            raw.describe_service.as_ref().map(S::span),
-        ),
+        ("describe_endpoint", raw.describe_endpoint.as_ref().map(S::span)),
+        ("describe_service", raw.describe_service.as_ref().map(S::span)),
         ("wait", raw.wait.as_ref().map(S::span)),
         ("notifications", raw.notifications.as_ref().map(S::span)),
     ];
@@ -812,14 +598,8 @@ fn parameters_of(raw: &RawStep) -> Vec<(&'static str, Range<usize>)> {
         ("streams", raw.streams.as_ref().map(S::span)),
         ("add_subnets", raw.add_subnets.as_ref().map(S::span)),
         ("remove_subnets", raw.remove_subnets.as_ref().map(S::span)),
-        (
-            "add_security_groups",
-            raw.add_security_groups.as_ref().map(S::span),
-        ),
-        (
-            "remove_security_groups",
-            raw.remove_security_groups.as_ref().map(S::span),
-        ),
+        ("add_security_groups", raw.add_security_groups.as_ref().map(S::span)),
+        ("remove_security_groups", raw.remove_security_groups.as_ref().map(S::span)),
         ("private_dns", raw.private_dns.as_ref().map(S::span)),
         ("policy", raw.policy.as_ref().map(S::span)),
         ("dns_support", raw.dns_support.as_ref().map(S::span)),
@@ -829,10 +609,7 @@ fn parameters_of(raw: &RawStep) -> Vec<(&'static str, Range<usize>)> {
         ("inbound", raw.inbound.as_ref().map(S::span)),
         ("outbound", raw.outbound.as_ref().map(S::span)),
     ];
-    let mut out: Vec<_> = spans
-        .into_iter()
-        .filter_map(|(k, s)| s.map(|s| (k, s)))
-        .collect();
+    let mut out: Vec<_> = spans.into_iter().filter_map(|(k, s)| s.map(|s| (k, s))).collect();
     if let Some(a) = &raw.account {
         out.push(("account", a.span()));
     }
@@ -859,8 +636,5 @@ fn expect_keys_of(e: &RawExpect) -> Vec<(&'static str, Range<usize>)> {
         ("azs", e.azs.as_ref().map(S::span)),
         ("events", e.events.as_ref().map(S::span)),
     ];
-    spans
-        .into_iter()
-        .filter_map(|(k, s)| s.map(|s| (k, s)))
-        .collect()
+    spans.into_iter().filter_map(|(k, s)| s.map(|s| (k, s))).collect()
 }
