@@ -154,7 +154,9 @@ async fn bind_pair(addr: SocketAddr) -> io::Result<(UdpSocket, tokio::net::TcpLi
         let udp = bind_udp(addr)?;
         match tokio::net::TcpListener::bind(udp.local_addr()?).await {
             Ok(tcp) => return Ok((udp, tcp)),
-            Err(e) if addr.port() == 0 && e.kind() == io::ErrorKind::AddrInUse && attempts < 32 => attempts += 1,
+            Err(e) if addr.port() == 0 && e.kind() == io::ErrorKind::AddrInUse && attempts < 32 => {
+                attempts += 1
+            }
             Err(e) => return Err(e),
         }
     }
