@@ -29,10 +29,10 @@ impl ControlPlane {
     /// Records that the change now being made (the next generation) touched `what`.
     pub(super) fn touch(&mut self, what: Touched) {
         let journal = &mut self.journal;
-        if journal.entries.len() == JOURNAL_LEN {
-            if let Some((generation, _)) = journal.entries.pop_front() {
-                journal.floor = journal.floor.max(generation);
-            }
+        if journal.entries.len() == JOURNAL_LEN
+            && let Some((generation, _)) = journal.entries.pop_front()
+        {
+            journal.floor = journal.floor.max(generation);
         }
         journal.entries.push_back((self.generation + 1, what));
     }

@@ -81,7 +81,7 @@ impl<T: Clone> Chunked<T> {
     }
 
     fn push(&mut self, value: T) {
-        if self.len % CHUNK == 0 {
+        if self.len.is_multiple_of(CHUNK) {
             self.chunks.push(Arc::new(Vec::with_capacity(CHUNK)));
         }
         if let Some(last) = self.chunks.last_mut() {
@@ -356,12 +356,15 @@ fn service_facts(
     Some(facts)
 }
 
+/// A vpce name and what it holds.
+type NamedVpce = (Arc<[u8]>, VpceName);
+
 /// The endpoint's fingerprint and its vpce names (none once it is deleting).
 fn fingerprint(
     topology: &Topology,
     endpoint: &Endpoint,
     service: Option<Arc<ServiceFacts>>,
-) -> (EndpointFp, Vec<(Arc<[u8]>, VpceName)>) {
+) -> (EndpointFp, Vec<NamedVpce>) {
     let mut names = Vec::new();
     let mut addrs: Vec<Ipv4Addr> = Vec::new();
     if let Some(facts) = service.as_deref().filter(|_| endpoint.state.has_enis()) {

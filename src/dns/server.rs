@@ -423,9 +423,9 @@ mod linux {
                 return Err(io::Error::last_os_error());
             }
             let n = usize::try_from(n).unwrap_or(0).min(BATCH);
-            for i in 0..n {
-                self.lens[i] = (hdrs[i].msg_len as usize).min(SLOT);
-                self.addr_lens[i] = hdrs[i].msg_hdr.msg_namelen;
+            for (i, hdr) in hdrs.iter().enumerate().take(n) {
+                self.lens[i] = (hdr.msg_len as usize).min(SLOT);
+                self.addr_lens[i] = hdr.msg_hdr.msg_namelen;
                 self.reply[i] = false;
             }
             self.received = n;
