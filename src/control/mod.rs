@@ -9,6 +9,7 @@ pub(crate) mod alloc;
 pub mod describe;
 mod endpoint;
 mod error;
+mod journal;
 mod lifecycle;
 pub mod names;
 mod notifications;
@@ -25,6 +26,7 @@ use indexmap::IndexMap;
 pub use endpoint::{CreateEndpoint, ModifyEndpoint};
 pub use error::{ApiError, ErrorCode};
 pub use notifications::{WatchedId, parse_events};
+pub use journal::Touched;
 pub use notify::Delivery;
 pub use provider::{CreateServiceConfiguration, ModifyServiceConfiguration, ServiceConfig};
 pub use service::ServiceInfo;
@@ -59,6 +61,7 @@ pub struct ControlPlane {
     tags: IndexMap<String, IndexMap<String, String>>,
     /// What the API stores about providers' services beyond the model, by service key.
     service_configs: IndexMap<String, ServiceConfig>,
+    journal: journal::Journal,
 }
 
 impl ControlPlane {
@@ -78,6 +81,7 @@ impl ControlPlane {
             epoch_unix: SIMULATION_EPOCH_UNIX,
             tags: IndexMap::new(),
             service_configs: IndexMap::new(),
+            journal: journal::Journal::default(),
         }
     }
 
@@ -145,6 +149,7 @@ impl ControlPlane {
         if let Some(on) = dns_hostnames {
             vpc.dns_hostnames = on;
         }
+        self.touch(Touched::Vpc(key));
         self.changed();
         Ok(())
     }
@@ -158,12 +163,11 @@ impl ControlPlane {
         egress: Option<Vec<crate::model::SgRule>>,
     ) -> Result<(), ApiError> {
         self.advance(now);
-        let group = self.topology.security_groups.get_mut(key).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidGroupNotFound,
-                format!("The security group '{key}' does not exist"),
-            )
-        })?;
+        let group = self
+            .topology
+            .security_groups
+            .get_mut(key)
+            .ok_or_else(|| ApiError::new(ErrorCode::InvalidGroupNotFound, format!("The security group '{key}' does not exist")))?;
         if let Some(rules) = ingress {
             group.ingress = rules;
         }
@@ -184,10 +188,7 @@ impl ControlPlane {
     ) -> Result<(), ApiError> {
         self.advance(now);
         let nacl = self.topology.nacls.get_mut(key).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidParameterValue,
-                format!("The network ACL '{key}' does not exist"),
-            )
+            ApiError::new(ErrorCode::InvalidParameterValue, format!("The network ACL '{key}' does not exist"))
         })?;
         if let Some(mut entries) = inbound {
             entries.sort_by_key(|e| e.rule);
@@ -212,40 +213,19 @@ impl ControlPlane {
     }
 
     fn vpc_key(&self, vpc: &str) -> Result<String, ApiError> {
-        let found = self
-            .topology
-            .vpcs
-            .get(vpc)
-            .map(|v| v.name.clone())
-            .or_else(|| {
-                self.topology
-                    .vpcs
-                    .values()
-                    .find(|v| v.id == vpc)
-                    .map(|v| v.name.clone())
-            });
+        let found = self.topology.vpcs.get(vpc).map(|v| v.name.clone()).or_else(|| {
+            self.topology.vpcs.values().find(|v| v.id == vpc).map(|v| v.name.clone())
+        });
         found.ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidVpcIdNotFound,
-                format!("The vpc ID '{vpc}' does not exist"),
-            )
+            ApiError::new(ErrorCode::InvalidVpcIdNotFound, format!("The vpc ID '{vpc}' does not exist"))
         })
     }
 
     /// The key of the endpoint named `name`, or whose ID is `name`.
     pub fn endpoint_key(&self, name: &str) -> Result<String, ApiError> {
-        let found = self
-            .topology
-            .endpoints
-            .get(name)
-            .map(|e| e.name.clone())
-            .or_else(|| {
-                self.topology
-                    .endpoints
-                    .values()
-                    .find(|e| e.id == name)
-                    .map(|e| e.name.clone())
-            });
+        let found = self.topology.endpoints.get(name).map(|e| e.name.clone()).or_else(|| {
+            self.topology.endpoints.values().find(|e| e.id == name).map(|e| e.name.clone())
+        });
         found.ok_or_else(|| {
             ApiError::new(
                 ErrorCode::InvalidVpcEndpointIdNotFound,

@@ -97,12 +97,9 @@ pub(crate) fn answer_into(
         header_only(out, id, flags, RCODE_NOTIMP);
         return Outcome::Reply;
     }
-    let (key, q) = match parse(query) {
-        Ok(parsed) => parsed,
-        Err(()) => {
-            header_only(out, id, flags, RCODE_FORMERR);
-            return Outcome::Reply;
-        }
+    let Ok((key, q)) = parse(query) else {
+        header_only(out, id, flags, RCODE_FORMERR);
+        return Outcome::Reply;
     };
     let limit = match (max_size, q.edns) {
         (u16::MAX, _) => usize::from(u16::MAX),

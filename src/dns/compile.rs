@@ -7,13 +7,12 @@
 //! endpoints or DNS attributes changed; everything else is shared with the previous
 //! snapshot.
 
-use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use crate::catalog;
 use crate::control::names::{regional_name, zonal_name};
-use crate::control::{ControlPlane, ServiceInfo};
+use crate::control::{ControlPlane, ServiceInfo, Touched};
 use crate::model::{Endpoint, EndpointState, Region, ServiceRef, Topology, Vpc};
 
 use super::hash::FxMap;
@@ -36,7 +35,7 @@ pub(crate) struct Inner {
     /// Regional and zonal names.
     pub(crate) vpce: VpceLayer,
     /// One view per VPC, by VPC name.
-    pub(crate) vpcs: Arc<FxMap<Box<str>, Arc<VpcView>>>,
+    pub(crate) vpcs: Arc<FxMap<Arc<str>, Arc<VpcView>>>,
     /// What the next update compares against.
     book: Arc<Book>,
 }
@@ -44,19 +43,68 @@ pub(crate) struct Inner {
 /// Fingerprints of the state a snapshot was built from.
 #[derive(Debug, Default)]
 struct Book {
-    /// One per endpoint, in the control plane's order.
-    endpoints: Vec<Arc<EndpointFp>>,
+    /// One per endpoint, in the control plane's order, in shared chunks.
+    endpoints: Chunked<Arc<EndpointFp>>,
     /// One per VPC, in the control plane's order: name, dns_support, dns_hostnames.
     vpcs: Vec<(Box<str>, bool, bool)>,
+    /// The endpoint indices of each VPC (by VPC index).
+    members: Vec<Arc<Vec<u32>>>,
     /// Facts per service, computed once.
     services: FxMap<(bool, Box<str>), Arc<ServiceFacts>>,
+}
+
+/// Endpoints per chunk of [`Chunked`].
+const CHUNK: usize = 1024;
+
+/// A vector in shared chunks: cloning it copies one pointer per chunk, and a write
+/// copies only its chunk.
+#[derive(Debug, Clone)]
+struct Chunked<T> {
+    chunks: Vec<Arc<Vec<T>>>,
+    len: usize,
+}
+
+impl<T> Default for Chunked<T> {
+    fn default() -> Self {
+        Self {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T: Clone> Chunked<T> {
+    fn get(&self, index: usize) -> Option<&T> {
+        self.chunks
+            .get(index / CHUNK)
+            .and_then(|c| c.get(index % CHUNK))
+    }
+
+    fn push(&mut self, value: T) {
+        if self.len.is_multiple_of(CHUNK) {
+            self.chunks.push(Arc::new(Vec::with_capacity(CHUNK)));
+        }
+        if let Some(last) = self.chunks.last_mut() {
+            Arc::make_mut(last).push(value);
+            self.len += 1;
+        }
+    }
+
+    fn set(&mut self, index: usize, value: T) {
+        if let Some(slot) = self
+            .chunks
+            .get_mut(index / CHUNK)
+            .and_then(|c| Arc::make_mut(c).get_mut(index % CHUNK))
+        {
+            *slot = value;
+        }
+    }
 }
 
 /// What the DNS of one endpoint depended on, and what it produced.
 #[derive(Debug)]
 struct EndpointFp {
     name: Box<str>,
-    vpc: Box<str>,
     state: EndpointState,
     private_dns: bool,
     enis: Box<[Box<str>]>,
@@ -84,7 +132,7 @@ impl DnsSnapshot {
         let mut book = Book::default();
         let mut shards: Vec<Shard> = (0..SHARDS).map(|_| Shard::default()).collect();
         let mut ents: FxMap<Box<[u8]>, u32> = FxMap::default();
-        let mut by_vpc: FxMap<&str, Vec<usize>> = FxMap::default();
+        let mut by_vpc: FxMap<&str, Vec<u32>> = FxMap::default();
         for (index, endpoint) in topology.endpoints.values().enumerate() {
             let facts = service_facts(&mut book.services, topology, &endpoint.service);
             let (fp, names) = fingerprint(topology, endpoint, facts);
@@ -92,26 +140,24 @@ impl DnsSnapshot {
                 shards[VpceLayer::shard_of(&key)].insert(key, name);
             }
             count_ents(&mut ents, &fp, 1);
-            by_vpc.entry(&endpoint.vpc).or_default().push(index);
+            by_vpc.entry(&endpoint.vpc).or_default().push(index as u32);
             book.endpoints.push(Arc::new(fp));
         }
         let mut vpcs = FxMap::default();
         for vpc in topology.vpcs.values() {
-            let members = by_vpc
-                .get(vpc.name.as_str())
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
-            let view = overlay(
-                vpc,
-                members.iter().map(|&i| &*book.endpoints[i]),
-                &topology.region,
-            );
-            vpcs.insert(Box::from(vpc.name.as_str()), Arc::new(view));
+            let members = by_vpc.remove(vpc.name.as_str()).unwrap_or_default();
+            let fps = members
+                .iter()
+                .filter_map(|&i| book.endpoints.get(i as usize))
+                .map(|fp| &**fp);
+            let view = overlay(vpc, fps, &topology.region);
+            vpcs.insert(Arc::from(vpc.name.as_str()), Arc::new(view));
             book.vpcs.push((
                 Box::from(vpc.name.as_str()),
                 vpc.dns_support,
                 vpc.dns_hostnames,
             ));
+            book.members.push(Arc::new(members));
         }
         Self(Arc::new(Inner {
             generation: control.generation(),
@@ -138,47 +184,57 @@ impl DnsSnapshot {
         let topology = control.topology();
         let book = &*inner.book;
         if topology.region != inner.region
-            || topology.endpoints.len() < book.endpoints.len()
+            || topology.endpoints.len() < book.endpoints.len
             || topology.vpcs.len() != book.vpcs.len()
         {
             return Self::compile(control);
         }
-        // VPCs whose DNS attributes changed.
-        let mut touched: HashSet<&str> = HashSet::new();
-        for (vpc, (name, support, hostnames)) in topology.vpcs.values().zip(&book.vpcs) {
-            if *vpc.name != **name {
-                return Self::compile(control);
-            }
-            if vpc.dns_support != *support || vpc.dns_hostnames != *hostnames {
-                touched.insert(vpc.name.as_str());
-            }
-        }
-        // Endpoints that changed or are new.
+        // What changed: from the control plane's journal, or by comparing everything.
+        let mut touched_vpcs: Vec<usize> = Vec::new();
         let mut changed: Vec<usize> = Vec::new();
-        for (index, endpoint) in topology.endpoints.values().enumerate() {
-            match book.endpoints.get(index) {
-                Some(fp) if *fp.name != *endpoint.name => return Self::compile(control),
-                Some(fp) if fp.matches(endpoint) => {}
-                _ => changed.push(index),
+        if let Some(touched) = control.touched_since(inner.generation) {
+            for what in touched {
+                match what {
+                    Touched::Endpoint(key) => changed.extend(topology.endpoints.get_index_of(key)),
+                    Touched::Vpc(name) => touched_vpcs.extend(topology.vpcs.get_index_of(name)),
+                }
+            }
+            // Endpoints created since: by position.
+            changed.extend(book.endpoints.len..topology.endpoints.len());
+        } else {
+            for (index, (vpc, (name, support, hostnames))) in
+                topology.vpcs.values().zip(&book.vpcs).enumerate()
+            {
+                if *vpc.name != **name {
+                    return Self::compile(control);
+                }
+                if vpc.dns_support != *support || vpc.dns_hostnames != *hostnames {
+                    touched_vpcs.push(index);
+                }
+            }
+            for (index, endpoint) in topology.endpoints.values().enumerate() {
+                match book.endpoints.get(index) {
+                    Some(fp) if *fp.name != *endpoint.name => return Self::compile(control),
+                    Some(fp) if fp.matches(endpoint) => {}
+                    _ => changed.push(index),
+                }
             }
         }
-        if changed.is_empty() && touched.is_empty() {
-            return Self(Arc::new(Inner {
-                generation: control.generation(),
-                region: inner.region.clone(),
-                public: inner.public.clone(),
-                vpce: inner.vpce.clone(),
-                vpcs: inner.vpcs.clone(),
-                book: inner.book.clone(),
-            }));
-        }
+        changed.sort_unstable();
+        changed.dedup();
         let mut services = book.services.clone();
         let mut endpoints = book.endpoints.clone();
+        let mut members = book.members.clone();
         let mut shards = inner.vpce.shards.clone();
         let mut ents = (*inner.vpce.ents).clone();
         for &index in &changed {
-            let endpoint = &topology.endpoints[index];
-            touched.insert(endpoint.vpc.as_str());
+            let Some((_, endpoint)) = topology.endpoints.get_index(index) else {
+                continue;
+            };
+            let Some(vpc_index) = topology.vpcs.get_index_of(&endpoint.vpc) else {
+                continue;
+            };
+            touched_vpcs.push(vpc_index);
             if let Some(old) = book.endpoints.get(index) {
                 for key in &old.names {
                     Arc::make_mut(&mut shards[VpceLayer::shard_of(key)]).remove(key);
@@ -192,34 +248,28 @@ impl DnsSnapshot {
             }
             count_ents(&mut ents, &fp, 1);
             let fp = Arc::new(fp);
-            if index < endpoints.len() {
-                endpoints[index] = fp;
+            if index < endpoints.len {
+                endpoints.set(index, fp);
             } else {
                 endpoints.push(fp);
+                Arc::make_mut(&mut members[vpc_index]).push(index as u32);
             }
         }
         // Rebuild the overlays of touched VPCs.
-        let mut members: FxMap<&str, Vec<usize>> = FxMap::default();
-        for (index, fp) in endpoints.iter().enumerate() {
-            if touched.contains(&*fp.vpc) {
-                members
-                    .entry(topology.endpoints[index].vpc.as_str())
-                    .or_default()
-                    .push(index);
-            }
-        }
+        touched_vpcs.sort_unstable();
+        touched_vpcs.dedup();
         let mut vpcs = (*inner.vpcs).clone();
         let mut vpc_book = book.vpcs.clone();
-        for (index, vpc) in topology.vpcs.values().enumerate() {
-            if !touched.contains(vpc.name.as_str()) {
+        for &index in &touched_vpcs {
+            let Some((_, vpc)) = topology.vpcs.get_index(index) else {
                 continue;
-            }
-            let list = members
-                .get(vpc.name.as_str())
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
-            let view = overlay(vpc, list.iter().map(|&i| &*endpoints[i]), &topology.region);
-            vpcs.insert(Box::from(vpc.name.as_str()), Arc::new(view));
+            };
+            let fps = members[index]
+                .iter()
+                .filter_map(|&i| endpoints.get(i as usize))
+                .map(|fp| &**fp);
+            let view = overlay(vpc, fps, &topology.region);
+            vpcs.insert(Arc::from(vpc.name.as_str()), Arc::new(view));
             vpc_book[index] = (
                 Box::from(vpc.name.as_str()),
                 vpc.dns_support,
@@ -239,6 +289,7 @@ impl DnsSnapshot {
             book: Arc::new(Book {
                 endpoints,
                 vpcs: vpc_book,
+                members,
                 services,
             }),
         }))
@@ -305,12 +356,15 @@ fn service_facts(
     Some(facts)
 }
 
+/// A vpce name and what it holds.
+type NamedVpce = (Arc<[u8]>, VpceName);
+
 /// The endpoint's fingerprint and its vpce names (none once it is deleting).
 fn fingerprint(
     topology: &Topology,
     endpoint: &Endpoint,
     service: Option<Arc<ServiceFacts>>,
-) -> (EndpointFp, Vec<(Arc<[u8]>, VpceName)>) {
+) -> (EndpointFp, Vec<NamedVpce>) {
     let mut names = Vec::new();
     let mut addrs: Vec<Ipv4Addr> = Vec::new();
     if let Some(facts) = service.as_deref().filter(|_| endpoint.state.has_enis()) {
@@ -347,7 +401,6 @@ fn fingerprint(
     }
     let fp = EndpointFp {
         name: endpoint.name.as_str().into(),
-        vpc: endpoint.vpc.as_str().into(),
         state: endpoint.state,
         private_dns: endpoint.private_dns,
         enis: endpoint

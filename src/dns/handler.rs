@@ -46,12 +46,12 @@ impl DnsRequestHandler {
             .handle
             .load()
             .answer_into(&self.view, query, max_size, &mut out);
-        if outcome == Outcome::Outside {
-            if let Some(upstream) = self.upstream {
-                match forward(upstream, query).await {
-                    Ok(reply) => return reply,
-                    Err(error) => debug!(%error, %upstream, "upstream did not answer; REFUSED"),
-                }
+        if outcome == Outcome::Outside
+            && let Some(upstream) = self.upstream
+        {
+            match forward(upstream, query).await {
+                Ok(reply) => return reply,
+                Err(error) => debug!(%error, %upstream, "upstream did not answer; REFUSED"),
             }
         }
         out

@@ -161,3 +161,6 @@ impl DnsHandle {
         self.store(next);
     }
 }
+
+#[cfg(test)]
+mod tests;

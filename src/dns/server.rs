@@ -93,9 +93,9 @@ impl DnsServer {
             forwarder,
         };
         for listener in &config.listeners {
-            let udp = Arc::new(bind_udp(listener.addr)?);
+            let (udp, tcp) = bind_pair(listener.addr).await?;
+            let udp = Arc::new(udp);
             let addr = udp.local_addr()?;
-            let tcp = tokio::net::TcpListener::bind(addr).await?;
             let mut tcp_server = Server::new(DnsRequestHandler::new(
                 handle.clone(),
                 listener.view.clone(),
@@ -142,6 +142,22 @@ impl DnsServer {
         }
         if let Some(forwarder) = self.forwarder.take() {
             forwarder.abort();
+        }
+    }
+}
+
+/// The UDP socket and TCP listener of one address. For port 0 the kernel picks a free
+/// UDP port, which TCP may already use elsewhere: then it tries another.
+async fn bind_pair(addr: SocketAddr) -> io::Result<(UdpSocket, tokio::net::TcpListener)> {
+    let mut attempts = 0;
+    loop {
+        let udp = bind_udp(addr)?;
+        match tokio::net::TcpListener::bind(udp.local_addr()?).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if addr.port() == 0 && e.kind() == io::ErrorKind::AddrInUse && attempts < 32 => {
+                attempts += 1
+            }
+            Err(e) => return Err(e),
         }
     }
 }
@@ -407,9 +423,9 @@ mod linux {
                 return Err(io::Error::last_os_error());
             }
             let n = usize::try_from(n).unwrap_or(0).min(BATCH);
-            for i in 0..n {
-                self.lens[i] = (hdrs[i].msg_len as usize).min(SLOT);
-                self.addr_lens[i] = hdrs[i].msg_hdr.msg_namelen;
+            for (i, hdr) in hdrs.iter().enumerate().take(n) {
+                self.lens[i] = (hdr.msg_len as usize).min(SLOT);
+                self.addr_lens[i] = hdr.msg_hdr.msg_namelen;
                 self.reply[i] = false;
             }
             self.received = n;

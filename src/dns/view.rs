@@ -191,18 +191,19 @@ impl<'a> Layers<'a> {
             if let Some(found) = overlay.and_then(|names| names.get(parent)).and_then(below) {
                 return found;
             }
-            if in_vpce && parent.len() > vpce_zone.len() {
-                if let Some(name) = self.vpce.get(parent) {
-                    if name.subtree {
-                        return Found::Name {
-                            data: Some(&name.data),
-                            apex: false,
-                            zone_len: vpce_len,
-                        };
-                    }
-                    // Below a leaf that is not a subtree: nothing there.
-                    return Found::NxDomain { zone_len: vpce_len };
+            if in_vpce
+                && parent.len() > vpce_zone.len()
+                && let Some(name) = self.vpce.get(parent)
+            {
+                if name.subtree {
+                    return Found::Name {
+                        data: Some(&name.data),
+                        apex: false,
+                        zone_len: vpce_len,
+                    };
                 }
+                // Below a leaf that is not a subtree: nothing there.
+                return Found::NxDomain { zone_len: vpce_len };
             }
             if let Some(found) = self.public.names.get(parent).and_then(below) {
                 return found;
