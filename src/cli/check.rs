@@ -32,6 +32,14 @@ pub(super) fn run(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    outln!("{} files: {} ok, {failed} with errors", files.len(), files.len() - failed);
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    outln!(
+        "{} files: {} ok, {failed} with errors",
+        files.len(),
+        files.len() - failed
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -17,7 +17,10 @@ pub(super) fn run(file: &Path, format: Format) -> anyhow::Result<ExitCode> {
     };
     let control = &scenario.control;
     match format {
-        Format::Json => outln!("{}", serde_json::to_string_pretty(&control.describe_endpoints_json())?),
+        Format::Json => outln!(
+            "{}",
+            serde_json::to_string_pretty(&control.describe_endpoints_json())?
+        ),
         Format::Text => {
             let topology = control.topology();
             for endpoint in topology.endpoints.values() {
@@ -33,7 +36,14 @@ pub(super) fn run(file: &Path, format: Format) -> anyhow::Result<ExitCode> {
                 for eni in &endpoint.enis {
                     let eni = &topology.enis[eni];
                     let subnet = &topology.subnets[&eni.subnet];
-                    outln!("  {} {} in {} ({}, {})", eni.id, eni.ip, subnet.name, subnet.az_name, subnet.az_id);
+                    outln!(
+                        "  {} {} in {} ({}, {})",
+                        eni.id,
+                        eni.ip,
+                        subnet.name,
+                        subnet.az_name,
+                        subnet.az_id
+                    );
                 }
                 for entry in dns_entries(topology, endpoint) {
                     outln!("  {} ({})", entry.name, entry.hosted_zone_id);

@@ -1,23 +1,38 @@
 //! `vpcesim serve FILE`: serve a scenario's topology live (its steps are not run) until
 //! SIGINT or SIGTERM.
 //!
-//! Shape, for the parts that come later (forwarders, flow logs, SIGHUP reload, the API):
 //! [`ServeArgs`] holds every flag; [`run`] loads the world into [`Serving`], whose
-//! `start_*` methods each bring up one kind of listener, then waits for a signal and
-//! calls [`Serving::shutdown`], which stops them in reverse order.
+//! `start_*` methods each bring up one kind of listener (DNS, forwarders, the EC2 API),
+//! then waits for signals: SIGHUP reloads the file, SIGINT and SIGTERM call
+//! [`Serving::shutdown`], which stops the listeners in reverse order.
+//!
+//! One control plane runs on wall time behind a mutex (changes are rare); every change,
+//! whether from the API, a lifecycle transition coming due or a reload, is published at
+//! once as a new DNS snapshot and a new policy snapshot for the forwarders, which
+//! readers load without locks.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
+use arc_swap::ArcSwap;
 use clap::Args;
-use tracing::info;
+use hickory_proto::rr::RecordType;
+use tracing::{info, warn};
 
 use crate::control::ControlPlane;
 use crate::dns::server::{Config, DnsServer, Listener};
 use crate::dns::{DnsHandle, DnsSnapshot, ViewId};
+use crate::forwarder::{
+    ForwardConfig, ForwardContext, ForwardOptions, ForwardSpec, Forwarders, HostResolver,
+    run_forwarders,
+};
+use crate::model::Topology;
+use crate::policy::{Initiator, PolicySnapshot};
 use crate::scenario::load_file;
 
 /// The flags of `vpcesim serve`.
@@ -35,27 +50,235 @@ pub struct ServeArgs {
     /// A resolver for names outside the served zones (else they get REFUSED).
     #[arg(long, value_name = "ADDR")]
     pub upstream: Option<SocketAddr>,
+    /// A TCP forwarder: each connection accepted on LISTEN is a flow from instance or
+    /// on-premises host FROM to HOST:PORT, HOST resolved through FROM's view. Repeatable.
+    #[arg(long = "forward", value_name = "LISTEN=FROM@HOST:PORT")]
+    pub forward: Vec<ForwardSpec>,
+    /// Write one VPC Flow Logs (version 2) record per forwarded flow to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub flow_log: Option<PathBuf>,
+    /// Add the verdict's reason (what blocked a flow) to each flow log record.
+    #[arg(long, requires = "flow_log")]
+    pub flow_log_reasons: bool,
+    /// Serve the EC2 Query API (the AWS CLI's `--endpoint-url`) on ADDR.
+    #[arg(long, value_name = "ADDR")]
+    pub api: Option<SocketAddr>,
+}
+
+/// The world `serve` runs: one control plane and what is published from it.
+struct World {
+    control: Arc<Mutex<ControlPlane>>,
+    dns: Arc<DnsHandle>,
+    hosts: Arc<HostViews>,
+    forwarders: OnceLock<ForwardContext>,
+    started: Instant,
+}
+
+impl World {
+    /// The control plane's `now`: wall time since `serve` started.
+    fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Publishes the control plane's state to DNS, host views and forwarders.
+    fn publish(&self, control: &ControlPlane) {
+        self.dns.refresh(control);
+        self.hosts.update(control.topology());
+        if let Some(forwarders) = self.forwarders.get() {
+            let cut = forwarders.apply(Arc::new(PolicySnapshot::compile(control.topology())));
+            if cut > 0 {
+                info!(cut, "a change cut live flows");
+            }
+        }
+    }
+
+    /// Applies lifecycle transitions that have come due (`pending -> available`, ...).
+    fn tick(&self) {
+        let mut control = self.control.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = control.generation();
+        control.advance(self.now());
+        if control.generation() != before {
+            self.publish(&control);
+        }
+    }
+
+    /// SIGHUP: reloads the topology file, replacing any state made through the API.
+    fn reload(&self, file: &Path) {
+        let scenario = match load_file(file) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!("reload failed, keeping the current topology: {e}");
+                return;
+            }
+        };
+        let mut fresh = scenario.control;
+        fresh.set_epoch_unix(unix_now().saturating_sub(self.now().as_secs()));
+        fresh.advance(self.now());
+        let mut control = self.control.lock().unwrap_or_else(PoisonError::into_inner);
+        *control = fresh;
+        // A new world: compile afresh rather than update from the old one's journal.
+        self.dns.store(DnsSnapshot::compile(&control));
+        if let Some(forwarders) = self.forwarders.get() {
+            forwarders.set_bandwidth(control.topology().bandwidth);
+        }
+        self.publish(&control);
+        info!(file = %file.display(), endpoints = control.topology().endpoints.len(), "reloaded the topology");
+    }
+}
+
+/// Resolves a forwarder's `HOST` through the DNS view of the flow's initiator.
+#[derive(Debug)]
+struct HostViews {
+    dns: Arc<DnsHandle>,
+    views: ArcSwap<HashMap<String, ViewId>>,
+}
+
+impl HostViews {
+    fn new(dns: Arc<DnsHandle>, topology: &Topology) -> Self {
+        let views = Self {
+            dns,
+            views: ArcSwap::from_pointee(HashMap::new()),
+        };
+        views.update(topology);
+        views
+    }
+
+    /// Instances ask their VPC's resolver; on-premises hosts ask public DNS.
+    fn update(&self, topology: &Topology) {
+        let mut views = HashMap::new();
+        for instance in topology.instances.values() {
+            if let Some(subnet) = topology.subnets.get(&instance.subnet) {
+                views.insert(instance.name.clone(), ViewId::Vpc(subnet.vpc.clone()));
+            }
+        }
+        for network in topology.onprem.values() {
+            for host in network.hosts.keys() {
+                views.insert(host.clone(), ViewId::Public);
+            }
+        }
+        self.views.store(Arc::new(views));
+    }
+}
+
+impl HostResolver for HostViews {
+    fn resolve(&self, from: &Initiator, host: &str) -> Option<Ipv4Addr> {
+        if let Ok(ip) = host.parse() {
+            return Some(ip);
+        }
+        let view = match from {
+            Initiator::Host(name) => self.views.load().get(name).cloned()?,
+            Initiator::Provider(_) => ViewId::Public,
+        };
+        self.dns
+            .load()
+            .lookup(&view, host, RecordType::A)
+            .addresses()
+            .first()
+            .copied()
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Everything `serve` runs.
-#[derive(Debug)]
 pub struct Serving {
-    /// The world.
-    pub control: ControlPlane,
+    world: Arc<World>,
     /// The DNS answers readers load.
     pub dns: Arc<DnsHandle>,
     dns_server: Option<DnsServer>,
+    forwarders: Option<Forwarders>,
+    api: Option<tokio::task::JoinHandle<()>>,
+    ticker: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Serving {
-    /// The world of `control`, with nothing listening yet.
-    pub fn new(control: ControlPlane) -> Self {
+    /// The world of `control`, with nothing listening yet; time 0 is now.
+    pub fn new(mut control: ControlPlane) -> Self {
+        control.set_epoch_unix(unix_now());
+        control.advance(Duration::ZERO);
         let dns = Arc::new(DnsHandle::new(DnsSnapshot::compile(&control)));
+        let hosts = Arc::new(HostViews::new(dns.clone(), control.topology()));
+        let world = Arc::new(World {
+            control: Arc::new(Mutex::new(control)),
+            dns: dns.clone(),
+            hosts,
+            forwarders: OnceLock::new(),
+            started: Instant::now(),
+        });
         Self {
-            control,
+            world,
             dns,
             dns_server: None,
+            forwarders: None,
+            api: None,
+            ticker: None,
         }
+    }
+
+    /// Applies lifecycle transitions as they come due on wall time.
+    pub fn start_clock(&mut self) {
+        let world = self.world.clone();
+        self.ticker = Some(tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                interval.tick().await;
+                world.tick();
+            }
+        }));
+    }
+
+    /// Starts the `--forward` listeners (and the flow log).
+    pub async fn start_forwarders(&mut self, config: ForwardConfig) -> anyhow::Result<()> {
+        if config.forwards.is_empty() {
+            return Ok(());
+        }
+        let (policy, bandwidth) = {
+            let control = self
+                .world
+                .control
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let topology = control.topology();
+            (
+                Arc::new(PolicySnapshot::compile(topology)),
+                topology.bandwidth,
+            )
+        };
+        let resolver: Arc<dyn HostResolver> = self.world.hosts.clone();
+        let forwarders = run_forwarders(config, policy, bandwidth, resolver)
+            .await
+            .context("cannot start the forwarders")?;
+        for forwarder in &forwarders.forwarders {
+            info!(listen = %forwarder.local_addr(), "forwarding TCP");
+        }
+        let _ = self.world.forwarders.set(forwarders.context.clone());
+        self.forwarders = Some(forwarders);
+        Ok(())
+    }
+
+    /// Starts the EC2 Query API on `addr`.
+    pub async fn start_api(&mut self, addr: SocketAddr) -> anyhow::Result<()> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot bind the API on {addr}"))?;
+        let clock_world = self.world.clone();
+        let change_world = self.world.clone();
+        let router = crate::api::router(crate::api::ApiState {
+            control: self.world.control.clone(),
+            clock: Arc::new(move || clock_world.now()),
+            on_change: Arc::new(move |control: &ControlPlane| change_world.publish(control)),
+        });
+        info!(addr = %listener.local_addr().unwrap_or(addr), "serving the EC2 API (signatures are not verified)");
+        self.api = Some(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                warn!("the API server stopped: {e}");
+            }
+        }));
+        Ok(())
     }
 
     /// Starts the DNS listeners.
@@ -96,6 +319,10 @@ impl Serving {
 
     /// Stops everything that was started, last first.
     pub async fn shutdown(mut self) {
+        for task in [self.api.take(), self.ticker.take()].into_iter().flatten() {
+            task.abort();
+        }
+        drop(self.forwarders.take());
         if let Some(server) = self.dns_server.take() {
             server.shutdown().await;
         }
@@ -148,23 +375,52 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     };
     init_logging();
     let listeners = listeners(&scenario.control, args)?;
-    if listeners.is_empty() {
-        bail!("nothing to serve: give at least one `--dns ADDR`");
+    if listeners.is_empty() && args.forward.is_empty() && args.api.is_none() {
+        bail!(
+            "nothing to serve: give at least one of `--dns ADDR`, `--forward LISTEN=FROM@HOST:PORT`, `--api ADDR`"
+        );
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // Two workers: the forwarders relay on both cores; DNS over UDP has its own thread.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
     runtime.block_on(async {
         let mut serving = Serving::new(scenario.control);
         info!(file = %args.file.display(), vpcs = %serving.dns.load().vpc_names().join(", "), "loaded the topology");
-        serving.start_dns(listeners, args.upstream).await?;
-        wait_for_signal().await?;
+        if !listeners.is_empty() {
+            serving.start_dns(listeners, args.upstream).await?;
+        }
+        serving
+            .start_forwarders(ForwardConfig {
+                forwards: args.forward.clone(),
+                flow_log: args.flow_log.clone(),
+                flow_log_reasons: args.flow_log_reasons,
+                options: ForwardOptions::default(),
+            })
+            .await?;
+        if let Some(addr) = args.api {
+            serving.start_api(addr).await?;
+        }
+        serving.start_clock();
+        while wait_for_signal().await? == Signal::Reload {
+            serving.world.reload(&args.file);
+        }
         info!("stopping");
         serving.shutdown().await;
         info!("stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// What a signal asks of `serve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    /// SIGHUP: reload the topology file.
+    Reload,
+    /// SIGINT or SIGTERM: stop.
+    Stop,
 }
 
 /// Logs to stderr; `RUST_LOG` overrides (hickory's per-response logging is off).
@@ -173,23 +429,28 @@ fn init_logging() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hickory_server=warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+async fn wait_for_signal() -> anyhow::Result<Signal> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
         tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("cannot watch SIGINT")?,
-            _ = term.recv() => {}
+            r = tokio::signal::ctrl_c() => { r.context("cannot watch SIGINT")?; Ok(Signal::Stop) }
+            _ = term.recv() => Ok(Signal::Stop),
+            _ = hup.recv() => Ok(Signal::Reload),
         }
     }
     #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot watch Ctrl-C")?;
-    Ok(())
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot watch Ctrl-C")?;
+        Ok(Signal::Stop)
+    }
 }

@@ -18,11 +18,18 @@ pub(super) fn run(region: &str, format: Format) -> anyhow::Result<ExitCode> {
     let services = control.all_services();
     match format {
         Format::Json => {
-            let details: Vec<_> = services.iter().map(|s| control.service_detail_json(s, None)).collect();
+            let details: Vec<_> = services
+                .iter()
+                .map(|s| control.service_detail_json(s, None))
+                .collect();
             outln!("{}", serde_json::to_string_pretty(&details)?);
         }
         Format::Text => {
-            let width = services.iter().map(|s| s.service_name.len()).max().unwrap_or(0);
+            let width = services
+                .iter()
+                .map(|s| s.service_name.len())
+                .max()
+                .unwrap_or(0);
             for s in &services {
                 let ports: Vec<String> = s.ports.iter().map(u16::to_string).collect();
                 outln!(

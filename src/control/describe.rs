@@ -26,7 +26,11 @@ impl ControlPlane {
     /// One `VpcEndpoint` object of `describe-vpc-endpoints`.
     pub fn describe_endpoint_json(&self, endpoint: &Endpoint) -> Value {
         let t = &self.topology;
-        let vpc_id = t.vpcs.get(&endpoint.vpc).map(|v| v.id.clone()).unwrap_or_default();
+        let vpc_id = t
+            .vpcs
+            .get(&endpoint.vpc)
+            .map(|v| v.id.clone())
+            .unwrap_or_default();
         let subnet_ids: Vec<&str> = endpoint
             .subnets
             .iter()
@@ -48,7 +52,11 @@ impl ControlPlane {
             .iter()
             .map(|(k, v)| json!({"Key": k, "Value": v}))
             .collect();
-        let owner = t.accounts.get(&endpoint.account).map(|a| a.id.clone()).unwrap_or_default();
+        let owner = t
+            .accounts
+            .get(&endpoint.account)
+            .map(|a| a.id.clone())
+            .unwrap_or_default();
         json!({
             "VpcEndpointId": endpoint.id,
             "VpcEndpointType": "Interface",
@@ -86,13 +94,20 @@ impl ControlPlane {
     /// asker's account: a provider's zones are matched by AZ ID (Part B §4).
     pub fn service_azs(&self, service: &ServiceInfo, asker: &str) -> Result<ServiceAzs, ApiError> {
         let account = self.topology.accounts.get(asker).ok_or_else(|| {
-            ApiError::new(ErrorCode::InvalidParameter, format!("No account named '{asker}'"))
+            ApiError::new(
+                ErrorCode::InvalidParameter,
+                format!("No account named '{asker}'"),
+            )
         })?;
         Ok(common_azs(account, service))
     }
 
     /// `describe_service`: the service's AZs as the asker names them.
-    pub fn describe_service(&self, service: &str, asker: &str) -> Result<(ServiceInfo, ServiceAzs), ApiError> {
+    pub fn describe_service(
+        &self,
+        service: &str,
+        asker: &str,
+    ) -> Result<(ServiceInfo, ServiceAzs), ApiError> {
         let info = ServiceInfo::find(&self.topology, service).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::InvalidServiceName,
@@ -157,12 +172,9 @@ impl ControlPlane {
             .into_iter()
             .filter_map(|c| ServiceInfo::of(&self.topology, &ServiceRef::Aws(c.service_name)))
             .collect();
-        out.extend(
-            self.topology
-                .services
-                .keys()
-                .filter_map(|name| ServiceInfo::of(&self.topology, &ServiceRef::Provider(name.clone()))),
-        );
+        out.extend(self.topology.services.keys().filter_map(|name| {
+            ServiceInfo::of(&self.topology, &ServiceRef::Provider(name.clone()))
+        }));
         out
     }
 }

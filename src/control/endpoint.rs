@@ -82,11 +82,16 @@ impl ControlPlane {
         let service = ServiceInfo::find(&self.topology, &request.service).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::InvalidServiceName,
-                format!("The Vpc Endpoint Service '{}' does not exist", request.service),
+                format!(
+                    "The Vpc Endpoint Service '{}' does not exist",
+                    request.service
+                ),
             )
         })?;
         if request.subnets.is_empty() {
-            return Err(invalid("An Interface VPC Endpoint needs at least one subnet"));
+            return Err(invalid(
+                "An Interface VPC Endpoint needs at least one subnet",
+            ));
         }
         let subnets = self.resolve_subnets(&vpc, &request.subnets)?;
         self.check_zones(&service, &subnets, &[])?;
@@ -98,7 +103,9 @@ impl ControlPlane {
         if let Some(policy) = &request.policy {
             check_policy(policy)?;
         }
-        let private_dns = request.private_dns.unwrap_or(service.private_dns_by_default);
+        let private_dns = request
+            .private_dns
+            .unwrap_or(service.private_dns_by_default);
         if private_dns {
             self.check_private_dns(&vpc, &service, None)?;
         }
@@ -122,14 +129,18 @@ impl ControlPlane {
                 ));
             }
             Some(id) if self.topology.endpoints.values().any(|e| &e.id == id) => {
-                return Err(invalid(format!("The VPC endpoint ID '{id}' is already in use")));
+                return Err(invalid(format!(
+                    "The VPC endpoint ID '{id}' is already in use"
+                )));
             }
             Some(id) => id.clone(),
             None => self.fresh_id("vpce", request.name.as_deref().unwrap_or("")),
         };
         let name = request.name.clone().unwrap_or_else(|| id.clone());
         if self.topology.endpoints.contains_key(&name) {
-            return Err(invalid(format!("An endpoint named '{name}' already exists")));
+            return Err(invalid(format!(
+                "An endpoint named '{name}' already exists"
+            )));
         }
         let dns_suffix = match &request.dns_suffix {
             Some(s) if !is_valid_dns_suffix(s) => {
@@ -193,8 +204,12 @@ impl ControlPlane {
                 current.id, current.state
             )));
         }
-        let service = ServiceInfo::of(&self.topology, &current.service)
-            .ok_or_else(|| ApiError::new(ErrorCode::InvalidServiceName, "The endpoint's service no longer exists"))?;
+        let service = ServiceInfo::of(&self.topology, &current.service).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidServiceName,
+                "The endpoint's service no longer exists",
+            )
+        })?;
 
         let add = self.resolve_subnets(&current.vpc, &request.add_subnets)?;
         let remove = self.resolve_subnets(&current.vpc, &request.remove_subnets)?;
@@ -206,10 +221,17 @@ impl ControlPlane {
                 )));
             }
         }
-        let kept: Vec<String> = current.subnets.iter().filter(|s| !remove.contains(s)).cloned().collect();
+        let kept: Vec<String> = current
+            .subnets
+            .iter()
+            .filter(|s| !remove.contains(s))
+            .cloned()
+            .collect();
         let add: Vec<String> = add.into_iter().filter(|s| !kept.contains(s)).collect();
         if kept.is_empty() && add.is_empty() {
-            return Err(invalid("An Interface VPC Endpoint must always have at least one subnet"));
+            return Err(invalid(
+                "An Interface VPC Endpoint must always have at least one subnet",
+            ));
         }
         self.check_zones(&service, &add, &kept)?;
 
@@ -227,7 +249,9 @@ impl ControlPlane {
             }
         }
         if groups.is_empty() {
-            return Err(invalid("An Interface VPC Endpoint must always have at least one Security Group"));
+            return Err(invalid(
+                "An Interface VPC Endpoint must always have at least one Security Group",
+            ));
         }
         if let Some(policy) = &request.policy {
             check_policy(policy)?;
@@ -272,7 +296,12 @@ impl ControlPlane {
 
     /// Deletes an endpoint (its owner only): `deleting` at once, ENIs and names gone,
     /// `deleted` after the provisioning delay. Returns the state the response reports.
-    pub fn delete_endpoint(&mut self, now: Duration, caller: &str, endpoint: &str) -> Result<EndpointState, ApiError> {
+    pub fn delete_endpoint(
+        &mut self,
+        now: Duration,
+        caller: &str,
+        endpoint: &str,
+    ) -> Result<EndpointState, ApiError> {
         self.advance(now);
         let key = self.endpoint_key(endpoint)?;
         let current = &self.topology.endpoints[&key];
@@ -300,7 +329,12 @@ impl ControlPlane {
     }
 
     /// The provider (`caller`) accepts an endpoint waiting in `pendingAcceptance`.
-    pub fn accept_endpoint(&mut self, now: Duration, caller: &str, endpoint: &str) -> Result<EndpointState, ApiError> {
+    pub fn accept_endpoint(
+        &mut self,
+        now: Duration,
+        caller: &str,
+        endpoint: &str,
+    ) -> Result<EndpointState, ApiError> {
         self.advance(now);
         let key = self.provider_endpoint(caller, endpoint)?;
         let current = &self.topology.endpoints[&key];
@@ -318,11 +352,19 @@ impl ControlPlane {
     }
 
     /// The provider (`caller`) rejects an endpoint in `pendingAcceptance` or `available`.
-    pub fn reject_endpoint(&mut self, now: Duration, caller: &str, endpoint: &str) -> Result<EndpointState, ApiError> {
+    pub fn reject_endpoint(
+        &mut self,
+        now: Duration,
+        caller: &str,
+        endpoint: &str,
+    ) -> Result<EndpointState, ApiError> {
         self.advance(now);
         let key = self.provider_endpoint(caller, endpoint)?;
         let current = &self.topology.endpoints[&key];
-        if !matches!(current.state, EndpointState::PendingAcceptance | EndpointState::Available) {
+        if !matches!(
+            current.state,
+            EndpointState::PendingAcceptance | EndpointState::Available
+        ) {
             return Err(not_permitted(format!(
                 "The VPC endpoint {} is in state {} and cannot be rejected",
                 current.id, current.state
@@ -351,11 +393,17 @@ impl ControlPlane {
         let current = &self.topology.endpoints[&key];
         let service = ServiceInfo::of(&self.topology, &current.service);
         let provider = match &current.service {
-            crate::model::ServiceRef::Provider(name) => self.topology.services.get(name).map(|s| s.account.as_str()),
+            crate::model::ServiceRef::Provider(name) => {
+                self.topology.services.get(name).map(|s| s.account.as_str())
+            }
             crate::model::ServiceRef::Aws(_) => None,
         };
         match (service, provider) {
-            (Some(service), Some(provider)) if service.acceptance_required && provider == caller => Ok(key),
+            (Some(service), Some(provider))
+                if service.acceptance_required && provider == caller =>
+            {
+                Ok(key)
+            }
             (Some(service), Some(provider)) if provider != caller => Err(not_permitted(format!(
                 "Only the owner of {} can accept or reject its endpoints",
                 service.service_name
@@ -377,7 +425,10 @@ impl ControlPlane {
                 .get(r)
                 .or_else(|| self.topology.subnets.values().find(|s| &s.id == r))
                 .ok_or_else(|| {
-                    ApiError::new(ErrorCode::InvalidSubnetIdNotFound, format!("The subnet ID '{r}' does not exist"))
+                    ApiError::new(
+                        ErrorCode::InvalidSubnetIdNotFound,
+                        format!("The subnet ID '{r}' does not exist"),
+                    )
                 })?;
             if subnet.vpc != vpc {
                 return Err(invalid(format!(
@@ -401,7 +452,10 @@ impl ControlPlane {
                 .find_map(|k| self.topology.security_groups.get(k))
                 .or_else(|| self.topology.security_groups.values().find(|g| &g.id == r))
                 .ok_or_else(|| {
-                    ApiError::new(ErrorCode::InvalidGroupNotFound, format!("The security group '{r}' does not exist"))
+                    ApiError::new(
+                        ErrorCode::InvalidGroupNotFound,
+                        format!("The security group '{r}' does not exist"),
+                    )
                 })?;
             if group.vpc != vpc {
                 return Err(invalid(format!(
@@ -417,8 +471,16 @@ impl ControlPlane {
     }
 
     /// At most one subnet per AZ, and only AZs the service has.
-    fn check_zones(&self, service: &ServiceInfo, new: &[String], existing: &[String]) -> Result<(), ApiError> {
-        let mut zones: HashSet<&str> = existing.iter().map(|s| self.topology.subnets[s].az_id.as_str()).collect();
+    fn check_zones(
+        &self,
+        service: &ServiceInfo,
+        new: &[String],
+        existing: &[String],
+    ) -> Result<(), ApiError> {
+        let mut zones: HashSet<&str> = existing
+            .iter()
+            .map(|s| self.topology.subnets[s].az_id.as_str())
+            .collect();
         for name in new {
             let subnet = &self.topology.subnets[name];
             if !zones.insert(&subnet.az_id) {
@@ -441,7 +503,12 @@ impl ControlPlane {
     }
 
     /// The private DNS prerequisites of Part A §3; `except` is the endpoint being modified.
-    fn check_private_dns(&self, vpc: &str, service: &ServiceInfo, except: Option<&str>) -> Result<(), ApiError> {
+    fn check_private_dns(
+        &self,
+        vpc: &str,
+        service: &ServiceInfo,
+        except: Option<&str>,
+    ) -> Result<(), ApiError> {
         let v = &self.topology.vpcs[vpc];
         if !(v.dns_support && v.dns_hostnames) {
             return Err(invalid(format!(
@@ -460,8 +527,12 @@ impl ControlPlane {
                 && e.private_dns
                 && e.state != EndpointState::Deleted
                 && Some(e.name.as_str()) != except
-                && ServiceInfo::of(&self.topology, &e.service)
-                    .is_some_and(|other| other.private_dns_names.iter().any(|n| service.private_dns_names.contains(n)))
+                && ServiceInfo::of(&self.topology, &e.service).is_some_and(|other| {
+                    other
+                        .private_dns_names
+                        .iter()
+                        .any(|n| service.private_dns_names.contains(n))
+                })
         });
         if conflict {
             return Err(invalid(format!(
@@ -503,7 +574,11 @@ impl ControlPlane {
     /// A new ID of `prefix` for `key`, redrawn until it is unused.
     pub(super) fn fresh_id(&mut self, prefix: &str, key: &str) -> String {
         self.sequence += 1;
-        let key = if key.is_empty() { format!("#{}", self.sequence) } else { key.to_string() };
+        let key = if key.is_empty() {
+            format!("#{}", self.sequence)
+        } else {
+            key.to_string()
+        };
         (0..)
             .map(|attempt| self.ids.id(prefix, &key, attempt))
             .find(|id| !self.id_in_use(id))
@@ -540,5 +615,10 @@ impl ControlPlane {
 fn check_policy(policy: &str) -> Result<(), ApiError> {
     serde_json::from_str::<serde_json::Value>(policy)
         .map(|_| ())
-        .map_err(|e| ApiError::new(ErrorCode::InvalidPolicyDocument, format!("The policy document is not valid JSON: {e}")))
+        .map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidPolicyDocument,
+                format!("The policy document is not valid JSON: {e}"),
+            )
+        })
 }

@@ -18,7 +18,8 @@ pub(super) enum Transition {
 impl ControlPlane {
     pub(super) fn schedule_in(&mut self, delay: Duration, transition: Transition) {
         self.sequence += 1;
-        self.schedule.insert((self.now + delay, self.sequence), transition);
+        self.schedule
+            .insert((self.now + delay, self.sequence), transition);
     }
 
     /// Applies a due transition if the endpoint is still in the state it expects: a
@@ -28,7 +29,12 @@ impl ControlPlane {
             Transition::Provisioned(key) => (key, EndpointState::Pending, EndpointState::Available),
             Transition::Deleted(key) => (key, EndpointState::Deleting, EndpointState::Deleted),
         };
-        if self.topology.endpoints.get(key).is_some_and(|e| e.state == from) {
+        if self
+            .topology
+            .endpoints
+            .get(key)
+            .is_some_and(|e| e.state == from)
+        {
             self.set_state(key, to);
             self.changed();
         }

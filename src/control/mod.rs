@@ -25,8 +25,8 @@ use indexmap::IndexMap;
 
 pub use endpoint::{CreateEndpoint, ModifyEndpoint};
 pub use error::{ApiError, ErrorCode};
-pub use notifications::{WatchedId, parse_events};
 pub use journal::Touched;
+pub use notifications::{WatchedId, parse_events};
 pub use notify::Delivery;
 pub use provider::{CreateServiceConfiguration, ModifyServiceConfiguration, ServiceConfig};
 pub use service::ServiceInfo;
@@ -163,11 +163,12 @@ impl ControlPlane {
         egress: Option<Vec<crate::model::SgRule>>,
     ) -> Result<(), ApiError> {
         self.advance(now);
-        let group = self
-            .topology
-            .security_groups
-            .get_mut(key)
-            .ok_or_else(|| ApiError::new(ErrorCode::InvalidGroupNotFound, format!("The security group '{key}' does not exist")))?;
+        let group = self.topology.security_groups.get_mut(key).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidGroupNotFound,
+                format!("The security group '{key}' does not exist"),
+            )
+        })?;
         if let Some(rules) = ingress {
             group.ingress = rules;
         }
@@ -188,7 +189,10 @@ impl ControlPlane {
     ) -> Result<(), ApiError> {
         self.advance(now);
         let nacl = self.topology.nacls.get_mut(key).ok_or_else(|| {
-            ApiError::new(ErrorCode::InvalidParameterValue, format!("The network ACL '{key}' does not exist"))
+            ApiError::new(
+                ErrorCode::InvalidParameterValue,
+                format!("The network ACL '{key}' does not exist"),
+            )
         })?;
         if let Some(mut entries) = inbound {
             entries.sort_by_key(|e| e.rule);
@@ -213,19 +217,40 @@ impl ControlPlane {
     }
 
     fn vpc_key(&self, vpc: &str) -> Result<String, ApiError> {
-        let found = self.topology.vpcs.get(vpc).map(|v| v.name.clone()).or_else(|| {
-            self.topology.vpcs.values().find(|v| v.id == vpc).map(|v| v.name.clone())
-        });
+        let found = self
+            .topology
+            .vpcs
+            .get(vpc)
+            .map(|v| v.name.clone())
+            .or_else(|| {
+                self.topology
+                    .vpcs
+                    .values()
+                    .find(|v| v.id == vpc)
+                    .map(|v| v.name.clone())
+            });
         found.ok_or_else(|| {
-            ApiError::new(ErrorCode::InvalidVpcIdNotFound, format!("The vpc ID '{vpc}' does not exist"))
+            ApiError::new(
+                ErrorCode::InvalidVpcIdNotFound,
+                format!("The vpc ID '{vpc}' does not exist"),
+            )
         })
     }
 
     /// The key of the endpoint named `name`, or whose ID is `name`.
     pub fn endpoint_key(&self, name: &str) -> Result<String, ApiError> {
-        let found = self.topology.endpoints.get(name).map(|e| e.name.clone()).or_else(|| {
-            self.topology.endpoints.values().find(|e| e.id == name).map(|e| e.name.clone())
-        });
+        let found = self
+            .topology
+            .endpoints
+            .get(name)
+            .map(|e| e.name.clone())
+            .or_else(|| {
+                self.topology
+                    .endpoints
+                    .values()
+                    .find(|e| e.id == name)
+                    .map(|e| e.name.clone())
+            });
         found.ok_or_else(|| {
             ApiError::new(
                 ErrorCode::InvalidVpcEndpointIdNotFound,

@@ -35,7 +35,12 @@ pub fn regional_name(topology: &Topology, endpoint: &Endpoint, service: &Service
 }
 
 /// The zonal name for AZ `az_name` (the owner's name for the zone).
-pub fn zonal_name(topology: &Topology, endpoint: &Endpoint, service: &ServiceInfo, az_name: &str) -> String {
+pub fn zonal_name(
+    topology: &Topology,
+    endpoint: &Endpoint,
+    service: &ServiceInfo,
+    az_name: &str,
+) -> String {
     format!(
         "{}-{}-{az_name}.{}.{}.vpce.amazonaws.com",
         endpoint.id, endpoint.dns_suffix, service.dns_part, topology.region

@@ -56,7 +56,10 @@ impl ControlPlane {
             NotificationTarget::Service(_) => {}
         }
         if events.is_empty() {
-            return Err(ApiError::new(ErrorCode::InvalidParameter, "ConnectionEvents must name at least one event"));
+            return Err(ApiError::new(
+                ErrorCode::InvalidParameter,
+                "ConnectionEvents must name at least one event",
+            ));
         }
         let id = self.fresh_id("vpce-nfn", topic);
         let notification = Notification {
@@ -109,7 +112,10 @@ impl ControlPlane {
             .map(|n| n.topic.clone())
             .collect();
         for topic in topics {
-            self.deliveries.entry(topic).or_default().push(delivery.clone());
+            self.deliveries
+                .entry(topic)
+                .or_default()
+                .push(delivery.clone());
         }
     }
 }

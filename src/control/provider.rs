@@ -181,6 +181,11 @@ impl ControlPlane {
         if let Some(name) = &request.private_dns_name {
             service.private_dns_name = Some(name.clone());
         }
+        // A changed private name changes the answers of every endpoint of the service.
+        let affected: Vec<String> = self.connections_to(&key).map(|e| e.name.clone()).collect();
+        for endpoint in affected {
+            self.touch(super::Touched::Endpoint(endpoint));
+        }
         self.service_configs.entry(key).or_default().nlb_arns = arns;
         self.changed();
         Ok(())

@@ -143,12 +143,19 @@ mod tests {
                 high: 65535
             })
         );
-        assert!(PortRange::parse("9000-80").unwrap_err().contains("9000 > 80"));
+        assert!(
+            PortRange::parse("9000-80")
+                .unwrap_err()
+                .contains("9000 > 80")
+        );
         assert!(PortRange::parse("70000").is_err());
         assert!(PortRange::parse("https").is_err());
         assert!(PortRange::single(443).contains(443));
         assert!(!PortRange::single(443).contains(444));
-        assert_eq!(PortRange::parse("8000-8100").unwrap().to_string(), "8000-8100");
+        assert_eq!(
+            PortRange::parse("8000-8100").unwrap().to_string(),
+            "8000-8100"
+        );
     }
 
     #[test]

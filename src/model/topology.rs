@@ -44,7 +44,10 @@ impl Account {
     ///
     /// A default name whose default ID an explicit entry already claims takes the lowest
     /// unclaimed ID instead, so the map stays one-to-one as AWS's always is.
-    pub fn build_az_map(region: &Region, explicit: &IndexMap<String, String>) -> IndexMap<String, String> {
+    pub fn build_az_map(
+        region: &Region,
+        explicit: &IndexMap<String, String>,
+    ) -> IndexMap<String, String> {
         let mut names: Vec<String> = region.default_az_names();
         for name in explicit.keys() {
             if !names.contains(name) {
@@ -73,9 +76,9 @@ impl Account {
             }
         }
         let prefix = region.az_id_prefix();
-        let mut spare = (1..).map(|n| format!("{prefix}-az{n}")).filter(|id| {
-            !claimed.contains(&id) && !defaults_taken.contains(id)
-        });
+        let mut spare = (1..)
+            .map(|n| format!("{prefix}-az{n}"))
+            .filter(|id| !claimed.contains(&id) && !defaults_taken.contains(id));
         for name in displaced {
             if let Some(id) = spare.next() {
                 map.insert(name, id);
@@ -544,7 +547,9 @@ impl Topology {
 
     /// The account that owns VPC `vpc`.
     pub fn vpc_account(&self, vpc: &str) -> Option<&Account> {
-        self.vpcs.get(vpc).and_then(|v| self.accounts.get(&v.account))
+        self.vpcs
+            .get(vpc)
+            .and_then(|v| self.accounts.get(&v.account))
     }
 }
 
@@ -622,17 +627,35 @@ mod tests {
     #[test]
     fn backend_parsing() {
         assert_eq!(Backend::parse("echo"), Ok(Backend::Echo));
-        assert!(matches!(Backend::parse("127.0.0.1:9443"), Ok(Backend::Addr(_))));
-        assert!(Backend::parse("10.1.2.3:443").unwrap_err().contains("loopback"));
+        assert!(matches!(
+            Backend::parse("127.0.0.1:9443"),
+            Ok(Backend::Addr(_))
+        ));
+        assert!(
+            Backend::parse("10.1.2.3:443")
+                .unwrap_err()
+                .contains("loopback")
+        );
         assert!(Backend::parse("mirror").is_err());
     }
 
     #[test]
     fn states_round_trip() {
-        for s in ["pendingAcceptance", "pending", "available", "rejected", "failed", "deleting", "deleted"] {
+        for s in [
+            "pendingAcceptance",
+            "pending",
+            "available",
+            "rejected",
+            "failed",
+            "deleting",
+            "deleted",
+        ] {
             assert_eq!(EndpointState::parse(s).unwrap().as_str(), s);
         }
-        assert_eq!(EndpointState::parse("Pending"), Some(EndpointState::Pending));
+        assert_eq!(
+            EndpointState::parse("Pending"),
+            Some(EndpointState::Pending)
+        );
         assert_eq!(EndpointState::parse("gone"), None);
     }
 }

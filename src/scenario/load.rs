@@ -12,11 +12,11 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use ipnet::Ipv4Net;
 
+use super::Scenario;
 use super::error::LoadError;
 use super::raw::*;
 use super::steps::StepLoader;
 use super::units::parse_duration;
-use super::Scenario;
 use crate::catalog;
 use crate::control::alloc::Allocator;
 use crate::control::service::provider_service_name;
@@ -65,7 +65,8 @@ impl<'a> Loader<'a> {
             return Err(self.err(raw.name.span(), "`name` must not be empty"));
         }
         if let Some(region) = &raw.region {
-            self.topology.region = Region::parse(region.get_ref()).map_err(|e| self.err(region.span(), e.to_string()))?;
+            self.topology.region = Region::parse(region.get_ref())
+                .map_err(|e| self.err(region.span(), e.to_string()))?;
         }
         let seed = match &raw.seed {
             Some(seed) => u64::try_from(*seed.get_ref())
@@ -91,7 +92,10 @@ impl<'a> Loader<'a> {
         self.load_backends(&raw.backends)?;
 
         let mut control = ControlPlane::new(std::mem::take(&mut self.topology), seed, provisioning);
-        let (before, after): (Vec<_>, Vec<_>) = raw.notifications.iter().partition(|n| n.get_ref().service.is_some());
+        let (before, after): (Vec<_>, Vec<_>) = raw
+            .notifications
+            .iter()
+            .partition(|n| n.get_ref().service.is_some());
         for notification in &before {
             self.load_notification(&mut control, notification)?;
         }
@@ -152,10 +156,16 @@ impl<'a> Loader<'a> {
             let raw = raw.get_ref();
             let id = raw.id.get_ref();
             if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(self.err(raw.id.span(), format!("account id `{id}` must be 12 digits")));
+                return Err(self.err(
+                    raw.id.span(),
+                    format!("account id `{id}` must be 12 digits"),
+                ));
             }
             if !seen_ids.insert(id.clone()) {
-                return Err(self.err(raw.id.span(), format!("account id `{id}` is used by another account")));
+                return Err(self.err(
+                    raw.id.span(),
+                    format!("account id `{id}` is used by another account"),
+                ));
             }
             let mut explicit = IndexMap::new();
             let mut seen_az_ids = HashSet::new();
@@ -169,7 +179,13 @@ impl<'a> Loader<'a> {
                     ));
                 }
                 if !seen_az_ids.insert(az_id.get_ref().clone()) {
-                    return Err(self.err(az_id.span(), format!("AZ ID `{}` is mapped twice in this account", az_id.get_ref())));
+                    return Err(self.err(
+                        az_id.span(),
+                        format!(
+                            "AZ ID `{}` is mapped twice in this account",
+                            az_id.get_ref()
+                        ),
+                    ));
                 }
                 explicit.insert(az.get_ref().clone(), az_id.get_ref().clone());
             }
@@ -180,7 +196,12 @@ impl<'a> Loader<'a> {
                     name: name.get_ref().clone(),
                     id: id.clone(),
                     az_ids,
-                    access_keys: raw.access_keys.iter().flatten().map(|k| k.get_ref().clone()).collect(),
+                    access_keys: raw
+                        .access_keys
+                        .iter()
+                        .flatten()
+                        .map(|k| k.get_ref().clone())
+                        .collect(),
                 },
             );
         }
@@ -210,7 +231,12 @@ impl<'a> Loader<'a> {
     }
 
     /// The account an object names, or the only one when it names none.
-    fn owner(&self, account: Option<&S<String>>, what: &str, whole: Range<usize>) -> Result<String> {
+    fn owner(
+        &self,
+        account: Option<&S<String>>,
+        what: &str,
+        whole: Range<usize>,
+    ) -> Result<String> {
         match account {
             Some(name) => {
                 if self.topology.accounts.contains_key(name.get_ref()) {
@@ -219,22 +245,46 @@ impl<'a> Loader<'a> {
                     Err(self.unknown(name, "account", self.topology.accounts.keys()))
                 }
             }
-            None if self.topology.accounts.len() == 1 => Ok(self.topology.accounts.keys().next().cloned().unwrap_or_default()),
-            None => Err(self.err(whole, format!("{what} must name its `account`: this file declares several accounts"))),
+            None if self.topology.accounts.len() == 1 => Ok(self
+                .topology
+                .accounts
+                .keys()
+                .next()
+                .cloned()
+                .unwrap_or_default()),
+            None => Err(self.err(
+                whole,
+                format!("{what} must name its `account`: this file declares several accounts"),
+            )),
         }
     }
 
-    pub(super) fn unknown<'k>(&self, name: &S<String>, kind: &str, known: impl Iterator<Item = &'k String>) -> LoadError {
+    pub(super) fn unknown<'k>(
+        &self,
+        name: &S<String>,
+        kind: &str,
+        known: impl Iterator<Item = &'k String>,
+    ) -> LoadError {
         let known: Vec<&str> = known.map(String::as_str).collect();
         let hint = if known.is_empty() {
             format!("the file declares no {kind}")
         } else {
             format!("known: {}", known.join(", "))
         };
-        self.err(name.span(), format!("unknown {kind} `{}` ({hint})", name.get_ref()))
+        self.err(
+            name.span(),
+            format!("unknown {kind} `{}` ({hint})", name.get_ref()),
+        )
     }
 
-    fn object_id(&self, given: Option<&S<String>>, prefix: &str, name: &str, ids: &IdGen, taken: &HashSet<String>) -> Result<String> {
+    fn object_id(
+        &self,
+        given: Option<&S<String>>,
+        prefix: &str,
+        name: &str,
+        ids: &IdGen,
+        taken: &HashSet<String>,
+    ) -> Result<String> {
         match given {
             Some(id) => {
                 if !is_valid_id(prefix, id.get_ref()) {
@@ -260,10 +310,17 @@ impl<'a> Loader<'a> {
         for (name, raw) in vpcs {
             let (whole, raw) = (raw.span(), raw.get_ref());
             check_name(self, name)?;
-            let account = self.owner(raw.account.as_ref(), &format!("VPC `{}`", name.get_ref()), whole)?;
+            let account = self.owner(
+                raw.account.as_ref(),
+                &format!("VPC `{}`", name.get_ref()),
+                whole,
+            )?;
             let cidr = self.cidr(&raw.cidr)?;
             if !(16..=28).contains(&cidr.prefix_len()) {
-                return Err(self.err(raw.cidr.span(), format!("VPC CIDR `{cidr}` must be between /16 and /28, as in AWS")));
+                return Err(self.err(
+                    raw.cidr.span(),
+                    format!("VPC CIDR `{cidr}` must be between /16 and /28, as in AWS"),
+                ));
             }
             let id = self.object_id(raw.id.as_ref(), "vpc", name.get_ref(), ids, &taken)?;
             taken.insert(id.clone());
@@ -326,10 +383,19 @@ impl<'a> Loader<'a> {
             } else {
                 "expected an IPv4 CIDR such as 10.0.0.0/16"
             };
-            self.err(text.span(), format!("`{value}` is not a valid CIDR: {hint}"))
+            self.err(
+                text.span(),
+                format!("`{value}` is not a valid CIDR: {hint}"),
+            )
         })?;
         if net.network() != net.addr() {
-            return Err(self.err(text.span(), format!("`{value}` has host bits set: did you mean `{}`?", net.trunc())));
+            return Err(self.err(
+                text.span(),
+                format!(
+                    "`{value}` has host bits set: did you mean `{}`?",
+                    net.trunc()
+                ),
+            ));
         }
         Ok(net)
     }
@@ -354,7 +420,9 @@ impl<'a> Loader<'a> {
         let text = name.get_ref();
         if text == "default" {
             let vpc = vpc.map(str::to_string).or_else(|| {
-                (self.topology.vpcs.len() == 1).then(|| self.topology.vpcs.keys().next().cloned()).flatten()
+                (self.topology.vpcs.len() == 1)
+                    .then(|| self.topology.vpcs.keys().next().cloned())
+                    .flatten()
             });
             return match vpc {
                 Some(vpc) => Ok(format!("{vpc}/default")),
@@ -386,8 +454,10 @@ impl<'a> Loader<'a> {
                 return Err(self.err(name.span(), "`default` is the name of every VPC's implicit network ACL: give this one another name, or change the default's entries with a `set_nacl` step"));
             }
             let vpc = self.vpc_ref(&raw.vpc)?;
-            let inbound = self.nacl_entries(raw.inbound.as_deref().unwrap_or_default(), "inbound")?;
-            let outbound = self.nacl_entries(raw.outbound.as_deref().unwrap_or_default(), "outbound")?;
+            let inbound =
+                self.nacl_entries(raw.inbound.as_deref().unwrap_or_default(), "inbound")?;
+            let outbound =
+                self.nacl_entries(raw.outbound.as_deref().unwrap_or_default(), "outbound")?;
             let id = self.object_id(raw.id.as_ref(), "acl", name.get_ref(), ids, &taken)?;
             taken.insert(id.clone());
             self.topology.nacls.insert(
@@ -406,13 +476,20 @@ impl<'a> Loader<'a> {
     }
 
     /// Validates NACL entries and sorts them by rule number.
-    pub(super) fn nacl_entries(&self, raw: &[S<RawNaclEntry>], direction: &str) -> Result<Vec<NaclEntry>> {
+    pub(super) fn nacl_entries(
+        &self,
+        raw: &[S<RawNaclEntry>],
+        direction: &str,
+    ) -> Result<Vec<NaclEntry>> {
         let mut out: Vec<NaclEntry> = Vec::new();
         for entry in raw {
             let entry = entry.get_ref();
             let number = *entry.rule.get_ref();
             if !(1..=32766).contains(&number) {
-                return Err(self.err(entry.rule.span(), format!("NACL rule number {number} is out of range: use 1 to 32766")));
+                return Err(self.err(
+                    entry.rule.span(),
+                    format!("NACL rule number {number} is out of range: use 1 to 32766"),
+                ));
             }
             if out.iter().any(|e| i64::from(e.rule) == number) {
                 return Err(self.err(
@@ -424,7 +501,12 @@ impl<'a> Loader<'a> {
             let action = match entry.action.get_ref().as_str() {
                 "allow" => RuleAction::Allow,
                 "deny" => RuleAction::Deny,
-                other => return Err(self.err(entry.action.span(), format!("`{other}` is not a NACL action: use `allow` or `deny`"))),
+                other => {
+                    return Err(self.err(
+                        entry.action.span(),
+                        format!("`{other}` is not a NACL action: use `allow` or `deny`"),
+                    ));
+                }
             };
             out.push(NaclEntry {
                 rule: number as u16,
@@ -438,15 +520,28 @@ impl<'a> Loader<'a> {
         Ok(out)
     }
 
-    fn proto_ports(&self, proto: &S<String>, ports: Option<&S<RawPorts>>) -> Result<(Proto, PortRange)> {
+    fn proto_ports(
+        &self,
+        proto: &S<String>,
+        ports: Option<&S<RawPorts>>,
+    ) -> Result<(Proto, PortRange)> {
         let p = Proto::parse(proto.get_ref()).ok_or_else(|| {
-            self.err(proto.span(), format!("`{}` is not a protocol: use `tcp`, `udp`, `icmp` or `all`", proto.get_ref()))
+            self.err(
+                proto.span(),
+                format!(
+                    "`{}` is not a protocol: use `tcp`, `udp`, `icmp` or `all`",
+                    proto.get_ref()
+                ),
+            )
         })?;
         if !p.has_ports() {
             return Ok((p, PortRange::ALL));
         }
         let Some(ports) = ports else {
-            return Err(self.err(proto.span(), format!("a `{p}` rule needs `ports` (a number, or \"LOW-HIGH\")")));
+            return Err(self.err(
+                proto.span(),
+                format!("a `{p}` rule needs `ports` (a number, or \"LOW-HIGH\")"),
+            ));
         };
         let range = match ports.get_ref() {
             RawPorts::Number(n) => u16::try_from(*n)
@@ -467,42 +562,80 @@ impl<'a> Loader<'a> {
             let vpc = self.topology.vpcs[&vpc_name].clone();
             let cidr = self.cidr(&raw.cidr)?;
             if !vpc.cidr.contains(&cidr) {
-                return Err(self.err(raw.cidr.span(), format!("subnet `{cidr}` is outside its VPC `{vpc_name}` ({})", vpc.cidr)));
+                return Err(self.err(
+                    raw.cidr.span(),
+                    format!(
+                        "subnet `{cidr}` is outside its VPC `{vpc_name}` ({})",
+                        vpc.cidr
+                    ),
+                ));
             }
             if cidr.prefix_len() > 28 {
-                return Err(self.err(raw.cidr.span(), format!("subnet `{cidr}` is smaller than /28, the smallest AWS allows")));
+                return Err(self.err(
+                    raw.cidr.span(),
+                    format!("subnet `{cidr}` is smaller than /28, the smallest AWS allows"),
+                ));
             }
-            if let Some(other) = self
-                .topology
-                .subnets
-                .values()
-                .find(|s| s.vpc == vpc_name && (s.cidr.contains(&cidr) || cidr.contains(&s.cidr)))
+            if let Some(other) =
+                self.topology.subnets.values().find(|s| {
+                    s.vpc == vpc_name && (s.cidr.contains(&cidr) || cidr.contains(&s.cidr))
+                })
             {
-                return Err(self.err(raw.cidr.span(), format!("subnet `{cidr}` overlaps subnet `{}` ({})", other.name, other.cidr)));
+                return Err(self.err(
+                    raw.cidr.span(),
+                    format!(
+                        "subnet `{cidr}` overlaps subnet `{}` ({})",
+                        other.name, other.cidr
+                    ),
+                ));
             }
             let account = &self.topology.accounts[&vpc.account];
             let (az_name, az_id) = match (&raw.az, &raw.az_id) {
                 (Some(az), None) => {
                     self.check_az_name(az)?;
                     let id = account.az_id(az.get_ref()).ok_or_else(|| {
-                        self.err(az.span(), format!("account `{}` has no AZ `{}`", account.name, az.get_ref()))
+                        self.err(
+                            az.span(),
+                            format!("account `{}` has no AZ `{}`", account.name, az.get_ref()),
+                        )
                     })?;
                     (az.get_ref().clone(), id.to_string())
                 }
                 (None, Some(az_id)) => {
                     let name = account.az_name(az_id.get_ref()).ok_or_else(|| {
-                        self.err(az_id.span(), format!("account `{}` has no AZ with ID `{}`", account.name, az_id.get_ref()))
+                        self.err(
+                            az_id.span(),
+                            format!(
+                                "account `{}` has no AZ with ID `{}`",
+                                account.name,
+                                az_id.get_ref()
+                            ),
+                        )
                     })?;
                     (name.to_string(), az_id.get_ref().clone())
                 }
-                (Some(az), Some(_)) => return Err(self.err(az.span(), "give either `az` or `az_id`, not both")),
-                (None, None) => return Err(self.err(whole, format!("subnet `{}` needs `az` (or `az_id`)", name.get_ref()))),
+                (Some(az), Some(_)) => {
+                    return Err(self.err(az.span(), "give either `az` or `az_id`, not both"));
+                }
+                (None, None) => {
+                    return Err(self.err(
+                        whole,
+                        format!("subnet `{}` needs `az` (or `az_id`)", name.get_ref()),
+                    ));
+                }
             };
             let nacl = match &raw.nacl {
                 Some(n) => {
-                    let key = self.group_key(n, Some(&vpc_name), &self.topology.nacls, "network ACL")?;
+                    let key =
+                        self.group_key(n, Some(&vpc_name), &self.topology.nacls, "network ACL")?;
                     if self.topology.nacls[&key].vpc != vpc_name {
-                        return Err(self.err(n.span(), format!("network ACL `{}` belongs to another VPC than `{vpc_name}`", n.get_ref())));
+                        return Err(self.err(
+                            n.span(),
+                            format!(
+                                "network ACL `{}` belongs to another VPC than `{vpc_name}`",
+                                n.get_ref()
+                            ),
+                        ));
                     }
                     key
                 }
@@ -526,7 +659,11 @@ impl<'a> Loader<'a> {
         Ok(())
     }
 
-    fn load_security_groups(&mut self, groups: &Named<RawSecurityGroup>, ids: &IdGen) -> Result<()> {
+    fn load_security_groups(
+        &mut self,
+        groups: &Named<RawSecurityGroup>,
+        ids: &IdGen,
+    ) -> Result<()> {
         let mut taken = HashSet::new();
         // First every group, so that rules may refer to groups declared after them.
         for (name, raw) in groups {
@@ -603,7 +740,10 @@ impl<'a> Loader<'a> {
             if let Some(ip) = &raw.ip {
                 let addr = self.address_in(ip, &subnet)?;
                 if !allocator.reserve(&subnet.name, addr) {
-                    return Err(self.err(ip.span(), format!("address {addr} is already taken by another instance")));
+                    return Err(self.err(
+                        ip.span(),
+                        format!("address {addr} is already taken by another instance"),
+                    ));
                 }
                 explicit.insert(name.get_ref().clone(), addr);
             }
@@ -613,9 +753,12 @@ impl<'a> Loader<'a> {
             let subnet = self.subnet_ref(&raw.subnet)?;
             let ip = match explicit.get(name.get_ref()) {
                 Some(ip) => *ip,
-                None => allocator
-                    .allocate(&subnet)
-                    .ok_or_else(|| self.err(raw.subnet.span(), format!("subnet `{}` has no free address left", subnet.name)))?,
+                None => allocator.allocate(&subnet).ok_or_else(|| {
+                    self.err(
+                        raw.subnet.span(),
+                        format!("subnet `{}` has no free address left", subnet.name),
+                    )
+                })?,
             };
             let security_groups = match &raw.security_groups {
                 Some(list) => {
@@ -624,9 +767,21 @@ impl<'a> Loader<'a> {
                     }
                     list.iter()
                         .map(|g| {
-                            let key = self.group_key(g, Some(&subnet.vpc), &self.topology.security_groups, "security group")?;
+                            let key = self.group_key(
+                                g,
+                                Some(&subnet.vpc),
+                                &self.topology.security_groups,
+                                "security group",
+                            )?;
                             if self.topology.security_groups[&key].vpc != subnet.vpc {
-                                return Err(self.err(g.span(), format!("security group `{}` is not in the instance's VPC `{}`", g.get_ref(), subnet.vpc)));
+                                return Err(self.err(
+                                    g.span(),
+                                    format!(
+                                        "security group `{}` is not in the instance's VPC `{}`",
+                                        g.get_ref(),
+                                        subnet.vpc
+                                    ),
+                                ));
                             }
                             Ok(key)
                         })
@@ -659,12 +814,20 @@ impl<'a> Loader<'a> {
     }
 
     fn address_in(&self, ip: &S<String>, subnet: &Subnet) -> Result<Ipv4Addr> {
-        let addr: Ipv4Addr = ip
-            .get_ref()
-            .parse()
-            .map_err(|_| self.err(ip.span(), format!("`{}` is not an IPv4 address", ip.get_ref())))?;
+        let addr: Ipv4Addr = ip.get_ref().parse().map_err(|_| {
+            self.err(
+                ip.span(),
+                format!("`{}` is not an IPv4 address", ip.get_ref()),
+            )
+        })?;
         if !subnet.cidr.contains(&addr) {
-            return Err(self.err(ip.span(), format!("address {addr} is outside subnet `{}` ({})", subnet.name, subnet.cidr)));
+            return Err(self.err(
+                ip.span(),
+                format!(
+                    "address {addr} is outside subnet `{}` ({})",
+                    subnet.name, subnet.cidr
+                ),
+            ));
         }
         if subnet.is_reserved(addr) {
             return Err(self.err(
@@ -689,19 +852,35 @@ impl<'a> Loader<'a> {
             let via = match raw.via.get_ref().as_str() {
                 "vpn" => Attachment::Vpn,
                 "direct_connect" => Attachment::DirectConnect,
-                other => return Err(self.err(raw.via.span(), format!("`{other}` is not an attachment: use `vpn` or `direct_connect`"))),
+                other => {
+                    return Err(self.err(
+                        raw.via.span(),
+                        format!("`{other}` is not an attachment: use `vpn` or `direct_connect`"),
+                    ));
+                }
             };
             let mut hosts = IndexMap::new();
             for (host, addr) in &raw.hosts {
                 if !hosts_seen.insert(host.get_ref().clone()) {
-                    return Err(self.err(host.span(), format!("host name `{}` is already used by an instance or another host", host.get_ref())));
+                    return Err(self.err(
+                        host.span(),
+                        format!(
+                            "host name `{}` is already used by an instance or another host",
+                            host.get_ref()
+                        ),
+                    ));
                 }
-                let ip: Ipv4Addr = addr
-                    .get_ref()
-                    .parse()
-                    .map_err(|_| self.err(addr.span(), format!("`{}` is not an IPv4 address", addr.get_ref())))?;
+                let ip: Ipv4Addr = addr.get_ref().parse().map_err(|_| {
+                    self.err(
+                        addr.span(),
+                        format!("`{}` is not an IPv4 address", addr.get_ref()),
+                    )
+                })?;
                 if !cidr.contains(&ip) {
-                    return Err(self.err(addr.span(), format!("host address {ip} is outside the on-premises range {cidr}")));
+                    return Err(self.err(
+                        addr.span(),
+                        format!("host address {ip} is outside the on-premises range {cidr}"),
+                    ));
                 }
                 hosts.insert(host.get_ref().clone(), ip);
             }
@@ -724,7 +903,11 @@ impl<'a> Loader<'a> {
         for (name, raw) in services {
             let (whole, raw) = (raw.span(), raw.get_ref());
             check_name(self, name)?;
-            let account = self.owner(raw.account.as_ref(), &format!("service `{}`", name.get_ref()), whole.clone())?;
+            let account = self.owner(
+                raw.account.as_ref(),
+                &format!("service `{}`", name.get_ref()),
+                whole.clone(),
+            )?;
             let id = self.object_id(raw.id.as_ref(), "vpce-svc", name.get_ref(), ids, &taken)?;
             taken.insert(id.clone());
             let prefix = self.topology.region.az_id_prefix();
@@ -733,7 +916,14 @@ impl<'a> Loader<'a> {
                     let mut out = Vec::new();
                     for az in list {
                         if !is_az_id_of(&prefix, az.get_ref()) {
-                            return Err(self.err(az.span(), format!("`{}` is not an AZ ID of {} (expected `{prefix}-az1`, ...)", az.get_ref(), self.topology.region)));
+                            return Err(self.err(
+                                az.span(),
+                                format!(
+                                    "`{}` is not an AZ ID of {} (expected `{prefix}-az1`, ...)",
+                                    az.get_ref(),
+                                    self.topology.region
+                                ),
+                            ));
                         }
                         if !out.contains(az.get_ref()) {
                             out.push(az.get_ref().clone());
@@ -741,7 +931,11 @@ impl<'a> Loader<'a> {
                     }
                     out
                 }
-                None => self.topology.accounts[&account].az_ids.values().cloned().collect(),
+                None => self.topology.accounts[&account]
+                    .az_ids
+                    .values()
+                    .cloned()
+                    .collect(),
             };
             let ports = match &raw.ports {
                 Some(list) => list
@@ -750,7 +944,12 @@ impl<'a> Loader<'a> {
                         u16::try_from(*p.get_ref())
                             .ok()
                             .filter(|p| *p > 0)
-                            .ok_or_else(|| self.err(p.span(), format!("port {} is out of range: use 1 to 65535", p.get_ref())))
+                            .ok_or_else(|| {
+                                self.err(
+                                    p.span(),
+                                    format!("port {} is out of range: use 1 to 65535", p.get_ref()),
+                                )
+                            })
                     })
                     .collect::<Result<Vec<_>>>()?,
                 None => vec![443],
@@ -762,7 +961,9 @@ impl<'a> Loader<'a> {
                 Some(n) => {
                     let lower = n.get_ref().trim_end_matches('.').to_ascii_lowercase();
                     if !is_dns_name(&lower) {
-                        return Err(self.err(n.span(), format!("`{}` is not a DNS name", n.get_ref())));
+                        return Err(
+                            self.err(n.span(), format!("`{}` is not a DNS name", n.get_ref()))
+                        );
                     }
                     Some(lower)
                 }
@@ -799,45 +1000,90 @@ impl<'a> Loader<'a> {
                     format!("`{}` is not an AWS service of {} (`vpcesim services` lists them; a provider's service sets `backend` in its own table)", service.get_ref(), self.topology.region),
                 ));
             }
-            let parsed = Backend::parse(backend.get_ref()).map_err(|e| self.err(backend.span(), e))?;
-            self.topology.backends.insert(service.get_ref().clone(), parsed);
+            let parsed =
+                Backend::parse(backend.get_ref()).map_err(|e| self.err(backend.span(), e))?;
+            self.topology
+                .backends
+                .insert(service.get_ref().clone(), parsed);
         }
         Ok(())
     }
 
-    fn load_endpoint(&self, control: &mut ControlPlane, name: &S<String>, raw: &S<RawEndpoint>) -> Result<()> {
+    fn load_endpoint(
+        &self,
+        control: &mut ControlPlane,
+        name: &S<String>,
+        raw: &S<RawEndpoint>,
+    ) -> Result<()> {
         check_name(self, name)?;
         let (whole, raw) = (raw.span(), raw.get_ref());
-        let request = create_request(name.get_ref(), raw.vpc.get_ref(), raw.service.get_ref(), &raw.subnets, raw.security_groups.as_ref(), raw.private_dns.as_ref(), raw.policy.as_ref(), raw.tags.as_ref(), raw.id.as_ref(), raw.dns_suffix.as_ref());
+        let request = create_request(
+            name.get_ref(),
+            raw.vpc.get_ref(),
+            raw.service.get_ref(),
+            &raw.subnets,
+            raw.security_groups.as_ref(),
+            raw.private_dns.as_ref(),
+            raw.policy.as_ref(),
+            raw.tags.as_ref(),
+            raw.id.as_ref(),
+            raw.dns_suffix.as_ref(),
+        );
         let account = control
             .topology()
             .vpcs
             .get(raw.vpc.get_ref())
             .map(|v| v.account.clone())
             .ok_or_else(|| self.unknown(&raw.vpc, "VPC", control.topology().vpcs.keys()))?;
-        control.create_endpoint(Duration::ZERO, &account, &request).map(|_| ()).map_err(|e| {
-            let span = match e.code {
-                ErrorCode::InvalidSubnetIdNotFound | ErrorCode::DuplicateSubnetsInSameZone => raw.subnets.span(),
-                ErrorCode::InvalidGroupNotFound => raw.security_groups.as_ref().map_or(whole.clone(), S::span),
-                ErrorCode::InvalidServiceName => raw.service.span(),
-                ErrorCode::InvalidVpcIdNotFound => raw.vpc.span(),
-                ErrorCode::InvalidPolicyDocument => raw.policy.as_ref().map_or(whole.clone(), S::span),
-                ErrorCode::InvalidParameter if e.message.contains("rivate DNS") || e.message.contains("private-dns") => {
-                    raw.private_dns.as_ref().map_or(whole.clone(), S::span)
-                }
-                ErrorCode::InvalidParameterValue if e.message.contains("dns_suffix") => raw.dns_suffix.as_ref().map_or(whole.clone(), S::span),
-                ErrorCode::InvalidParameterValue => raw.id.as_ref().map_or(whole.clone(), S::span),
-                _ => whole.clone(),
-            };
-            self.api_error(span, &format!("endpoint `{}`", name.get_ref()), &e)
-        })
+        control
+            .create_endpoint(Duration::ZERO, &account, &request)
+            .map(|_| ())
+            .map_err(|e| {
+                let span = match e.code {
+                    ErrorCode::InvalidSubnetIdNotFound | ErrorCode::DuplicateSubnetsInSameZone => {
+                        raw.subnets.span()
+                    }
+                    ErrorCode::InvalidGroupNotFound => {
+                        raw.security_groups.as_ref().map_or(whole.clone(), S::span)
+                    }
+                    ErrorCode::InvalidServiceName => raw.service.span(),
+                    ErrorCode::InvalidVpcIdNotFound => raw.vpc.span(),
+                    ErrorCode::InvalidPolicyDocument => {
+                        raw.policy.as_ref().map_or(whole.clone(), S::span)
+                    }
+                    ErrorCode::InvalidParameter
+                        if e.message.contains("rivate DNS")
+                            || e.message.contains("private-dns") =>
+                    {
+                        raw.private_dns.as_ref().map_or(whole.clone(), S::span)
+                    }
+                    ErrorCode::InvalidParameterValue if e.message.contains("dns_suffix") => {
+                        raw.dns_suffix.as_ref().map_or(whole.clone(), S::span)
+                    }
+                    ErrorCode::InvalidParameterValue => {
+                        raw.id.as_ref().map_or(whole.clone(), S::span)
+                    }
+                    _ => whole.clone(),
+                };
+                self.api_error(span, &format!("endpoint `{}`", name.get_ref()), &e)
+            })
     }
 
     pub(super) fn api_error(&self, span: Range<usize>, what: &str, error: &ApiError) -> LoadError {
-        self.err(span, format!("{what} cannot be created: {} ({})", error.message, error.code))
+        self.err(
+            span,
+            format!(
+                "{what} cannot be created: {} ({})",
+                error.message, error.code
+            ),
+        )
     }
 
-    fn load_notification(&self, control: &mut ControlPlane, raw: &S<RawNotification>) -> Result<()> {
+    fn load_notification(
+        &self,
+        control: &mut ControlPlane,
+        raw: &S<RawNotification>,
+    ) -> Result<()> {
         let (whole, raw) = (raw.span(), raw.get_ref());
         let target = match (&raw.endpoint, &raw.service) {
             (Some(e), None) => {
@@ -852,17 +1098,33 @@ impl<'a> Loader<'a> {
                 }
                 NotificationTarget::Service(s.get_ref().clone())
             }
-            (Some(e), Some(_)) => return Err(self.err(e.span(), "a notification watches an `endpoint` or a `service`, not both")),
-            (None, None) => return Err(self.err(whole, "a notification needs `endpoint` or `service`")),
+            (Some(e), Some(_)) => {
+                return Err(self.err(
+                    e.span(),
+                    "a notification watches an `endpoint` or a `service`, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(self.err(whole, "a notification needs `endpoint` or `service`"));
+            }
         };
         let topic = raw.topic.get_ref();
         if !is_sns_arn(topic) {
-            return Err(self.err(raw.topic.span(), format!("`{topic}` is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")));
+            return Err(self.err(
+                raw.topic.span(),
+                format!("`{topic}` is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"),
+            ));
         }
         let mut events = Vec::new();
         for e in raw.events.get_ref() {
             let event = ConnectionEvent::parse(e.get_ref()).ok_or_else(|| {
-                self.err(e.span(), format!("`{}` is not a connection event: use Connect, Accept, Reject or Delete", e.get_ref()))
+                self.err(
+                    e.span(),
+                    format!(
+                        "`{}` is not a connection event: use Connect, Accept, Reject or Delete",
+                        e.get_ref()
+                    ),
+                )
             })?;
             if !events.contains(&event) {
                 events.push(event);
@@ -893,7 +1155,11 @@ pub(super) fn create_request(
         name: Some(name.to_string()),
         vpc: vpc.to_string(),
         service: service.to_string(),
-        subnets: subnets.get_ref().iter().map(|s| s.get_ref().clone()).collect(),
+        subnets: subnets
+            .get_ref()
+            .iter()
+            .map(|s| s.get_ref().clone())
+            .collect(),
         security_groups: security_groups
             .map(|g| g.get_ref().iter().map(|s| s.get_ref().clone()).collect())
             .unwrap_or_default(),
@@ -916,7 +1182,10 @@ fn allow_all_egress() -> SgRule {
 fn check_name(loader: &Loader<'_>, name: &S<String>) -> Result<()> {
     let n = name.get_ref();
     if n.is_empty() || n.contains(char::is_whitespace) {
-        return Err(loader.err(name.span(), format!("`{n}` is not a usable name: names are non-empty and have no spaces")));
+        return Err(loader.err(
+            name.span(),
+            format!("`{n}` is not a usable name: names are non-empty and have no spaces"),
+        ));
     }
     Ok(())
 }
@@ -940,6 +1209,8 @@ pub(super) fn is_dns_name(name: &str) -> bool {
         && name.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }

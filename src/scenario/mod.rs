@@ -68,9 +68,12 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| LoadError::whole_file(dir, format!("cannot read the directory: {e}")))?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| LoadError::whole_file(dir, format!("cannot read the directory: {e}")))?;
     for entry in entries {
-        let path = entry.map_err(|e| LoadError::whole_file(dir, e.to_string()))?.path();
+        let path = entry
+            .map_err(|e| LoadError::whole_file(dir, e.to_string()))?
+            .path();
         if path.is_dir() {
             walk(&path, out)?;
         } else if path.extension().is_some_and(|e| e == "toml") {

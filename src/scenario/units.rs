@@ -66,7 +66,11 @@ mod tests {
         assert_eq!(parse_size("2TiB"), Ok(2 << 40));
         assert_eq!(parse_size("1.5GB"), Ok(1_500_000_000));
         assert_eq!(parse_size("4096"), Ok(4096));
-        assert!(parse_size("ten gigs").unwrap_err().contains("is not a size"));
+        assert!(
+            parse_size("ten gigs")
+                .unwrap_err()
+                .contains("is not a size")
+        );
         assert!(parse_size("10 gigs").is_err());
         assert!(parse_size("10gb").is_err(), "units are case-sensitive");
         assert!(parse_size("0").is_err());
@@ -79,7 +83,11 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("soon").unwrap_err().contains("not a duration"));
+        assert!(
+            parse_duration("soon")
+                .unwrap_err()
+                .contains("not a duration")
+        );
         assert!(parse_duration("5").is_err());
     }
 }

@@ -4,4 +4,6 @@
 mod api;
 mod cli;
 mod dns;
+mod forwarder;
 mod support;
+mod vnet;

@@ -240,7 +240,10 @@ outbound = [ { rule = 100, proto = "tcp", ports = 32768, cidr = "10.0.0.0/16", a
     assert!(first.connected, "{first:?}");
     let second = net.connect(first.finished_at, &host("web-a"), dst, Proto::Tcp, TIMEOUT);
     assert!(!second.connected);
-    assert_eq!(second.blocked_by.map(|b| b.kind), Some(BlockKind::NetworkAcl));
+    assert_eq!(
+        second.blocked_by.map(|b| b.kind),
+        Some(BlockKind::NetworkAcl)
+    );
     let other = net.connect(second.finished_at, &host("web-b"), dst, Proto::Tcp, TIMEOUT);
     assert!(other.connected, "{other:?}");
 }
@@ -250,12 +253,18 @@ fn an_update_applies_new_rules_to_the_next_connection() {
     let mut control = world("");
     let mut net = network(&control);
     let dst = eni(&control, "kinesis", 443);
-    assert!(net.connect(T0, &host("web-a"), dst, Proto::Tcp, TIMEOUT).connected);
+    assert!(
+        net.connect(T0, &host("web-a"), dst, Proto::Tcp, TIMEOUT)
+            .connected
+    );
     control
         .set_security_group(T0, "endpoint-sg", Some(Vec::new()), None)
         .expect("the group exists");
     let topology = control.topology();
     net.update(topology, vpcesim::policy::PolicySnapshot::compile(topology));
     let r = net.connect(T0, &host("web-a"), dst, Proto::Tcp, TIMEOUT);
-    assert_eq!(r.blocked_by.map(|b| (b.kind, b.direction)), Some((BlockKind::SecurityGroup, Some("ingress"))));
+    assert_eq!(
+        r.blocked_by.map(|b| (b.kind, b.direction)),
+        Some((BlockKind::SecurityGroup, Some("ingress")))
+    );
 }

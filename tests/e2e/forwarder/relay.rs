@@ -6,7 +6,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use vpcesim::model::Bandwidth;
 
-use crate::support::{World, eni_id, round_trip};
+use super::support::{World, eni_id, round_trip};
 
 /// Sends `len` pseudo-random bytes and reads them back concurrently; checks every byte.
 async fn echo_intact(addr: std::net::SocketAddr, len: usize) {

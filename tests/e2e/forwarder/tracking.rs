@@ -7,7 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use vpcesim::model::{NaclEntry, PortRange, Proto, RuleAction};
 
-use crate::support::{World, assert_silent};
+use super::support::{World, assert_silent};
 
 async fn echo(s: &mut TcpStream, msg: &[u8]) {
     s.write_all(msg).await.unwrap();
