@@ -153,3 +153,92 @@ fn describe_prints_the_cli_shape() {
     ]);
     assert_eq!(out.stdout, again.stdout);
 }
+
+const RUNNABLE: &str = r#"name = "run-cli"
+[vpcs.main]
+cidr = "10.0.0.0/16"
+dns_hostnames = true
+[subnets.a]
+vpc = "main"
+cidr = "10.0.1.0/24"
+az = "us-east-1a"
+[security_groups.ep]
+vpc = "main"
+ingress = [{ proto = "tcp", ports = 443, cidr = "10.0.0.0/16" }]
+[instances.web]
+subnet = "a"
+[endpoints.sts]
+vpc = "main"
+service = "com.amazonaws.us-east-1.sts"
+subnets = ["a"]
+security_groups = ["ep"]
+
+[[steps]]
+resolve = "sts.us-east-1.amazonaws.com"
+from = "web"
+expect = { answers = "endpoint:sts", ttl = 60 }
+
+[[steps]]
+connect = "sts.us-east-1.amazonaws.com:80"
+from = "web"
+expect = { outcome = "connected" }
+"#;
+
+#[test]
+fn run_reports_each_step_and_exits_1_on_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_temp(dir.path(), "s.toml", RUNNABLE);
+    write_temp(dir.path(), "broken.toml", "name = 3\n");
+    let out = vpcesim(&["run", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("PASS   1 resolve"), "{text}");
+    // Port 80 is not open in the endpoint's security group: blocked, and it says why.
+    let fail = text
+        .lines()
+        .find(|l| l.contains("FAIL   2 connect"))
+        .expect("step 2 fails");
+    assert!(fail.contains("expected connected, got timeout"), "{fail}");
+    assert!(fail.contains("security group"), "{fail}");
+    assert!(text.contains("broken.toml:1:8"), "{text}");
+    assert!(text.trim_end().ends_with("1 passed, 2 failed"), "{text}");
+
+    let json_out = vpcesim(&["run", file.to_str().unwrap(), "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&json_out.stdout).unwrap();
+    assert_eq!(json["passed"], 1);
+    assert_eq!(json["failed"], 1);
+    assert_eq!(json["files"][0]["name"], "run-cli");
+    assert_eq!(json["files"][0]["loaded"], true);
+    assert_eq!(json["files"][0]["steps"][1]["action"], "connect");
+    assert_eq!(json["files"][0]["steps"][1]["passed"], false);
+
+    let xml_path = dir.path().join("report.xml");
+    let junit = vpcesim(&[
+        "run",
+        file.to_str().unwrap(),
+        "--format",
+        "junit",
+        "--output",
+        xml_path.to_str().unwrap(),
+    ]);
+    assert_eq!(junit.status.code(), Some(1));
+    let xml = std::fs::read_to_string(&xml_path).unwrap();
+    assert!(
+        xml.contains("<testsuites name=\"vpcesim\" tests=\"2\" failures=\"1\">"),
+        "{xml}"
+    );
+    assert!(stdout(&junit).contains("1 passed, 1 failed"));
+}
+
+#[test]
+fn run_passes_a_green_file_with_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let green = RUNNABLE.replace(
+        "sts.us-east-1.amazonaws.com:80",
+        "sts.us-east-1.amazonaws.com:443",
+    );
+    let file = write_temp(dir.path(), "green.toml", &green);
+    let out = vpcesim(&["run", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).trim_end().ends_with("2 passed, 0 failed"));
+}
