@@ -8,11 +8,12 @@
 # Paths (runs interleaved, so that this VM's drift hits all alike):
 #   direct   iperf3 -> iperf3 server; connrate -> echo server
 #   haproxy  Debian haproxy, mode tcp, nbthread 2 (config written below)
-#   vpcesim  `tcpbench forward` = vpcesim::forwarder::run_forwarders with rules on
-#            (1,000 SG rules on each side, 20 NACL entries per direction), bucket far
-#            above the line rate
-#   bucket   the same forwarder with a bucket of BUCKET_GBPS (below the line rate):
-#            its throughput should be the configured rate
+#   vpcesim  `vpcesim serve TOPOLOGY --forward LISTEN=bench-1@<regional vpce name>:PORT`
+#            (the release binary) with rules on (1,000 SG rules on each side, 20 NACL
+#            entries per direction), bucket far above the line rate
+#   bucket   the same, with a bucket of BUCKET_GBPS (below the line rate): its
+#            throughput should be the configured rate
+# Clients and the echo server come from `examples/tcpbench.rs` (echo, connrate).
 # Scratch: /tmp/vpcesim-tcp-compare. Every process started here is stopped by its PID.
 set -euo pipefail
 
@@ -53,10 +54,15 @@ done
 
 mkdir -p "$W"; rm -f "$W"/*.json "$W"/*.txt
 if [ -z "${SKIP_BUILD:-}" ]; then
-    log "cargo build --release --example tcpbench"
-    (cd "$ROOT" && cargo build --release --example tcpbench -q)
+    log "cargo build --release --bin vpcesim --example tcpbench"
+    (cd "$ROOT" && cargo build --release --bin vpcesim --example tcpbench -q)
 fi
 TB="$ROOT/target/release/examples/tcpbench"
+VS="$ROOT/target/release/vpcesim"
+# The endpoints' regional names, fixed by the IDs and DNS suffixes in the topology below;
+# `serve` resolves them through bench-1's VPC resolver.
+BULK_NAME=vpce-0b0b0b0b0b0b0b0b1-bench001.vpce-svc-0a0a0a0a0a0a0a0a1.us-east-1.vpce.amazonaws.com
+ECHO_NAME=vpce-0b0b0b0b0b0b0b0b2-bench002.vpce-svc-0a0a0a0a0a0a0a0a2.us-east-1.vpce.amazonaws.com
 
 # ---------------------------------------------------------------- topologies
 topology() { # $1 = per_az_gbps
@@ -84,19 +90,25 @@ subnet = "app"
 ip = "10.0.1.10"
 security_groups = ["web"]
 [services.bulk]
+id = "vpce-svc-0a0a0a0a0a0a0a0a1"
 ports = [5201]
 backend = "127.0.0.1:{5301}"
 [services.echo]
+id = "vpce-svc-0a0a0a0a0a0a0a0a2"
 ports = [7061]
 backend = "127.0.0.1:{7161}"
 [endpoints.bulk]
 vpc = "main"
 service = "bulk"
+id = "vpce-0b0b0b0b0b0b0b0b1"
+dns_suffix = "bench001"
 subnets = ["ep"]
 security_groups = ["endpoint-sg"]
 [endpoints.echo]
 vpc = "main"
 service = "echo"
+id = "vpce-0b0b0b0b0b0b0b0b2"
+dns_suffix = "bench002"
 subnets = ["ep"]
 security_groups = ["endpoint-sg"]''']
 def rules(last):
@@ -143,15 +155,20 @@ CFG
 start iperf3 iperf3 -s -B $H -p $IPERF
 start echo "$TB" echo $H:$ECHO
 start haproxy haproxy -db -f "$W/haproxy.cfg"
-start vpcesim "$TB" forward "$W/fast.toml" \
-    "$H:$VPC_BULK=bench-1@bulk.vpce:5201" "$H:$VPC_ECHO=bench-1@echo.vpce:7061"
-start bucket "$TB" forward "$W/bucket.toml" "$H:$BKT_BULK=bench-1@bulk.vpce:5201"
+start vpcesim "$VS" serve "$W/fast.toml" \
+    --forward "$H:$VPC_BULK=bench-1@$BULK_NAME:5201" --forward "$H:$VPC_ECHO=bench-1@$ECHO_NAME:7061"
+start bucket "$VS" serve "$W/bucket.toml" --forward "$H:$BKT_BULK=bench-1@$BULK_NAME:5201"
 for p in $IPERF $ECHO $HAP_BULK $HAP_ECHO $VPC_BULK $VPC_ECHO $BKT_BULK; do wait_port $p; done
+# A flow through each serve must reach its backend (HOST resolved, policy allows).
+for p in $VPC_ECHO; do
+    out="$("$TB" connrate "$H:$p" 1 1)"
+    case "$out" in *" errors=0 "*) ;; *) echo "no echo through vpcesim serve on $p: $out" >&2; exit 1;; esac
+done
 
 {
     echo "kernel=$(uname -r) cpus=$(nproc) $(iperf3 --version | sed -n 1p)"
     haproxy -v | sed -n 1p
-    echo "rustc=$(rustc --version | cut -d' ' -f2) buffer=${VPCESIM_BUFFER:-262144 (default)}"
+    echo "rustc=$(rustc --version | cut -d' ' -f2) vpcesim=$("$VS" --version 2>/dev/null || echo "$VS")"
 } >"$W/env.txt"
 
 bulk() { # name port run; the iperf3 server may still be finishing the previous test

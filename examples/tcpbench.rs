@@ -1,16 +1,12 @@
-//! Helpers for `benches/tcp_compare.sh`: a loopback echo server, a connection-rate
-//! client, and the forwarder run from a topology file (until `serve` wires it in).
+//! Helpers for `benches/tcp_compare.sh`: a loopback echo server and a connection-rate
+//! client (the forwarder under test is the real `vpcesim serve --forward`).
 //!
 //! ```text
 //! tcpbench echo 127.0.0.1:7161
 //! tcpbench connrate 127.0.0.1:7160 64 10        # connect + 1-byte echo + close
-//! tcpbench forward topology.toml 127.0.0.1:5361=bench-1@bulk.vpce:5201 ...
 //! ```
-//! In `forward`, HOST names `ENDPOINT.vpce` resolve to that endpoint's first ENI.
 
-use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -18,10 +14,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use vpcesim::forwarder::{
-    ForwardConfig, ForwardOptions, ForwardSpec, HostResolver, run_forwarders,
-};
-use vpcesim::policy::PolicySnapshot;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -34,10 +26,7 @@ async fn main() -> anyhow::Result<()> {
             let secs: u64 = args.get(3).map_or(Ok(10), |s| s.parse())?;
             connrate(addr, conc, Duration::from_secs(secs)).await
         }
-        Some("forward") => forward(&args[1..]).await,
-        _ => {
-            bail!("usage: tcpbench echo ADDR | connrate ADDR CONC SECS | forward TOPOLOGY SPEC...")
-        }
+        _ => bail!("usage: tcpbench echo ADDR | connrate ADDR CONC SECS"),
     }
 }
 
@@ -91,34 +80,5 @@ async fn connrate(addr: SocketAddr, conc: usize, secs: Duration) -> anyhow::Resu
         errors.load(Ordering::Relaxed),
         n as f64 / secs
     );
-    Ok(())
-}
-
-async fn forward(args: &[String]) -> anyhow::Result<()> {
-    let (file, specs) = args.split_first().context("forward TOPOLOGY SPEC...")?;
-    let mut scenario = vpcesim::scenario::load_file(Path::new(file))?;
-    scenario.control.advance(Duration::ZERO);
-    let topology = scenario.control.topology();
-    let mut names: HashMap<String, Ipv4Addr> = HashMap::new();
-    for ep in topology.endpoints.values() {
-        if let Some(eni) = ep.enis.first().and_then(|id| topology.enis.get(id)) {
-            names.insert(format!("{}.vpce", ep.name), eni.ip);
-        }
-    }
-    let mut config = ForwardConfig {
-        options: ForwardOptions::default(),
-        ..Default::default()
-    };
-    if let Ok(size) = std::env::var("VPCESIM_BUFFER") {
-        config.options.buffer_size = size.parse()?;
-    }
-    for spec in specs {
-        config.forwards.push(spec.parse::<ForwardSpec>()?);
-    }
-    let resolver: Arc<dyn HostResolver> = Arc::new(names);
-    let policy = Arc::new(PolicySnapshot::compile(topology));
-    let _forwarders = run_forwarders(config, policy, topology.bandwidth, resolver).await?;
-    eprintln!("forwarding; stop with SIGTERM");
-    std::future::pending::<()>().await;
     Ok(())
 }

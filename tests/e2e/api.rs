@@ -4,11 +4,12 @@
 //! The CLI comes from `VPCESIM_AWS_CLI` or `.venv-aws/bin/aws` (see `.ci/run`); without
 //! it these tests fail, they never skip. Each test starts the router on 127.0.0.1:0.
 //! After every CLI call the test calls [`Api::after`]: it checks that a changing call
-//! reached `on_change` and a reading one did not; it is also where the DNS checks
-//! (`dig` against `serve`) go once `serve` hosts the router.
+//! reached `on_change` and a reading one did not. One test runs the real `vpcesim serve`
+//! with `--api` and `--dns` instead, and checks with `dig` that each command's change
+//! reaches the DNS answers of the same process.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +19,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use vpcesim::api::{ApiState, router};
 use vpcesim::control::ControlPlane;
+
+use crate::support::{ServeProcess, dig, free_port};
 
 const CONSUMER_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
 const PROVIDER_KEY: &str = "AKIAI44QH8DHBEXAMPLE";
@@ -93,47 +96,7 @@ impl Api {
 
     /// `aws ec2 ARGS... --endpoint-url ...` as the account of `key`.
     fn aws_as(&self, key: &str, args: &[&str]) -> CliResult {
-        let url = format!("http://{}", self.addr);
-        let out = Command::new(&self.aws)
-            .arg("ec2")
-            .args(args)
-            .args([
-                "--endpoint-url",
-                &url,
-                "--region",
-                "us-east-1",
-                "--output",
-                "json",
-            ])
-            .env("AWS_ACCESS_KEY_ID", key)
-            .env(
-                "AWS_SECRET_ACCESS_KEY",
-                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-            )
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_MAX_ATTEMPTS", "1")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN")
-            .output()
-            .expect("run the AWS CLI");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if out.status.success() {
-            if stdout.trim().is_empty() {
-                return Ok(Value::Null);
-            }
-            return Ok(serde_json::from_str(&stdout)
-                .unwrap_or_else(|e| panic!("aws {args:?} printed no JSON ({e}): {stdout}")));
-        }
-        // "An error occurred (CODE) when calling the X operation: message"
-        let code = stderr
-            .split_once("An error occurred (")
-            .and_then(|(_, rest)| rest.split_once(')'))
-            .map(|(code, _)| code.to_string())
-            .unwrap_or_else(|| panic!("aws {args:?} failed without an EC2 error: {stderr}"));
-        Err(code)
+        run_aws(&self.aws, self.addr, key, args)
     }
 
     /// A command as the consumer (the guide's account).
@@ -142,8 +105,8 @@ impl Api {
     }
 
     /// Runs after each CLI call: a call that changed the world reached `on_change` (so
-    /// `serve` rebuilt its DNS), one that did not left it alone. The lead's DNS checks
-    /// (`dig` against `serve` for the names `step` affects) go here.
+    /// `serve` rebuilt its DNS), one that did not left it alone. What `serve` then
+    /// answers is checked with `dig` in [`ServedGuide`].
     fn after(&mut self, step: &str, changed: bool) {
         let now = self.changes.load(Ordering::SeqCst);
         if changed {
@@ -195,6 +158,51 @@ impl Api {
             .unwrap_or_default();
         (status, body)
     }
+}
+
+/// `aws ec2 ARGS... --endpoint-url http://ADDR` as the account of `key`.
+fn run_aws(aws: &Path, addr: SocketAddr, key: &str, args: &[&str]) -> CliResult {
+    let url = format!("http://{addr}");
+    let out = Command::new(aws)
+        .arg("ec2")
+        .args(args)
+        .args([
+            "--endpoint-url",
+            &url,
+            "--region",
+            "us-east-1",
+            "--output",
+            "json",
+        ])
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        )
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .output()
+        .expect("run the AWS CLI");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        if stdout.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        return Ok(serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("aws {args:?} printed no JSON ({e}): {stdout}")));
+    }
+    // "An error occurred (CODE) when calling the X operation: message"
+    let code = stderr
+        .split_once("An error occurred (")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(code, _)| code.to_string())
+        .unwrap_or_else(|| panic!("aws {args:?} failed without an EC2 error: {stderr}"));
+    Err(code)
 }
 
 fn s(v: &Value) -> &str {
@@ -446,6 +454,269 @@ fn the_guides_commands_work_unchanged() {
     assert_eq!(described["State"], "deleted");
     assert_eq!(described["DnsEntries"], Value::Array(vec![]));
     assert!(api.control.lock().unwrap().topology().enis.is_empty());
+}
+
+/// The real `vpcesim serve` with `--api` and a `--dns` listener as the guide VPC's
+/// resolver: the guide's commands through the AWS CLI, and `dig` after each of them.
+struct ServedGuide {
+    serve: ServeProcess,
+    api: SocketAddr,
+    dns: u16,
+    aws: PathBuf,
+}
+
+/// The names `dig` checks: the endpoint's regional and zonal names, and ELB's private name.
+const ELB_PRIVATE: &str = "elasticloadbalancing.us-east-1.amazonaws.com";
+
+impl ServedGuide {
+    fn start() -> Self {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/guide.toml");
+        let (api_port, dns_port) = (free_port(), free_port());
+        let api = SocketAddr::from(([127, 0, 0, 1], api_port));
+        let serve = ServeProcess::start(
+            &[
+                fixture.to_str().expect("a UTF-8 path"),
+                "--api",
+                &api.to_string(),
+                "--dns",
+                &format!("guide=127.0.0.1:{dns_port}"),
+            ],
+            &["serving DNS", "serving the EC2 API"],
+        );
+        Self {
+            serve,
+            api,
+            dns: dns_port,
+            aws: aws_cli(),
+        }
+    }
+
+    fn aws(&self, args: &[&str]) -> CliResult {
+        run_aws(&self.aws, self.api, CONSUMER_KEY, args)
+    }
+
+    /// `dig` for an A record: NOERROR with exactly `want`, in order, TTL 60.
+    fn dig_is(&self, step: &str, name: &str, want: &[Ipv4Addr]) {
+        let got = dig(self.dns, name);
+        assert_eq!(got.status, "NOERROR", "{step}: dig {name}: {got:?}");
+        assert_eq!(got.addresses, want, "{step}: dig {name}");
+        assert!(got.ttls.iter().all(|&t| t == 60), "{step}: {got:?}");
+    }
+
+    /// `dig` until the answer is `want` (NOERROR) or 2 s have passed: for changes that
+    /// `serve` makes on its own 100 ms clock.
+    fn dig_becomes(&self, step: &str, name: &str, want: &[Ipv4Addr]) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let got = dig(self.dns, name);
+            if got.status == "NOERROR" && got.addresses == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{step}: dig {name} still answers {got:?} after 2 s, want {want:?}\n{}",
+                self.serve.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `dig` for a name that must not exist: NXDOMAIN, no answer.
+    fn dig_nxdomain(&self, step: &str, name: &str) {
+        let got = dig(self.dns, name);
+        assert_eq!(got.status, "NXDOMAIN", "{step}: dig {name}: {got:?}");
+        assert!(got.addresses.is_empty(), "{step}: {got:?}");
+    }
+
+    /// The private address of each ENI, in the order given.
+    fn eni_ips(&self, eni_ids: &[String]) -> Vec<Ipv4Addr> {
+        let mut args = vec!["describe-network-interfaces", "--network-interface-ids"];
+        args.extend(eni_ids.iter().map(String::as_str));
+        let out = self.aws(&args).unwrap();
+        eni_ids
+            .iter()
+            .map(|id| {
+                let eni = out["NetworkInterfaces"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|n| n["NetworkInterfaceId"] == id.as_str())
+                    .unwrap_or_else(|| panic!("{id} not described: {out}"));
+                s(&eni["PrivateIpAddress"])
+                    .parse()
+                    .expect("an IPv4 address")
+            })
+            .collect()
+    }
+}
+
+/// Issue 6: the guide's commands against `serve`, and `dig` against the same `serve` sees
+/// each change as Part A §2-§4 say.
+#[test]
+fn dig_against_serve_sees_each_change_of_the_guides_commands() {
+    let guide = ServedGuide::start();
+    let public = vpcesim::catalog::lookup(&vpcesim::model::Region::default(), ELB)
+        .expect("ELB in the catalog")
+        .public_addresses;
+    assert!(!public.is_empty());
+    guide.dig_is("before create", ELB_PRIVATE, &public);
+
+    // aws ec2 create-vpc-endpoint --vpc-id vpc-ec43eb89 --vpc-endpoint-type Interface
+    //   --service-name com.amazonaws.us-east-1.elasticloadbalancing
+    //   --subnet-id subnet-abababab --security-group-id sg-1a2b3c4d
+    let out = guide
+        .aws(&[
+            "create-vpc-endpoint",
+            "--vpc-id",
+            "vpc-ec43eb89",
+            "--vpc-endpoint-type",
+            "Interface",
+            "--service-name",
+            ELB,
+            "--subnet-id",
+            "subnet-abababab",
+            "--security-group-id",
+            "sg-1a2b3c4d",
+        ])
+        .unwrap();
+    let ep = &out["VpcEndpoint"];
+    assert_eq!(ep["State"], "pending");
+    let id = s(&ep["VpcEndpointId"]).to_string();
+    let names = dns_names(ep);
+    let (regional, zonal_a) = (names[0].clone(), names[1].clone());
+    let ip_a = guide.eni_ips(&strings(&ep["NetworkInterfaceIds"]))[0];
+    assert!(
+        ip_a.octets()[..3] == [10, 0, 1],
+        "{ip_a} in subnet-abababab"
+    );
+    // The vpce names resolve at once (pending included); private DNS once available.
+    guide.dig_is("create", &regional, &[ip_a]);
+    guide.dig_is("create", &zonal_a, &[ip_a]);
+    guide.dig_becomes("create, then available", ELB_PRIVATE, &[ip_a]);
+    let out = guide
+        .aws(&["describe-vpc-endpoints", "--vpc-endpoint-ids", &id])
+        .unwrap();
+    assert_eq!(out["VpcEndpoints"][0]["State"], "available");
+
+    // aws ec2 modify-vpc-endpoint --vpc-endpoint-id vpce-... --add-subnet-id subnet-aabb1122
+    let out = guide
+        .aws(&[
+            "modify-vpc-endpoint",
+            "--vpc-endpoint-id",
+            &id,
+            "--add-subnet-id",
+            "subnet-aabb1122",
+        ])
+        .unwrap();
+    assert_eq!(out["Return"], true);
+    let out = guide.aws(&["describe-vpc-endpoints"]).unwrap();
+    let described = &out["VpcEndpoints"][0];
+    let ips = guide.eni_ips(&strings(&described["NetworkInterfaceIds"]));
+    assert_eq!(ips.len(), 2);
+    assert_eq!(ips[0], ip_a);
+    let ip_b = ips[1];
+    assert!(
+        ip_b.octets()[..3] == [10, 0, 2],
+        "{ip_b} in subnet-aabb1122"
+    );
+    let zonal_b = dns_names(described)
+        .into_iter()
+        .find(|n| n.contains("-us-east-1b."))
+        .expect("a zonal name in us-east-1b");
+    guide.dig_is("add-subnet-id", &regional, &[ip_a, ip_b]);
+    guide.dig_is("add-subnet-id", &zonal_a, &[ip_a]);
+    guide.dig_is("add-subnet-id", &zonal_b, &[ip_b]);
+    guide.dig_is("add-subnet-id", ELB_PRIVATE, &[ip_a, ip_b]);
+
+    // Private DNS off: the default name answers the public addresses again, the vpce
+    // names stay; on again: the ENIs again.
+    let out = guide
+        .aws(&[
+            "modify-vpc-endpoint",
+            "--vpc-endpoint-id",
+            &id,
+            "--no-private-dns-enabled",
+        ])
+        .unwrap();
+    assert_eq!(out["Return"], true);
+    guide.dig_is("private DNS off", ELB_PRIVATE, &public);
+    guide.dig_is("private DNS off", &regional, &[ip_a, ip_b]);
+    guide
+        .aws(&[
+            "modify-vpc-endpoint",
+            "--vpc-endpoint-id",
+            &id,
+            "--private-dns-enabled",
+        ])
+        .unwrap();
+    guide.dig_is("private DNS on", ELB_PRIVATE, &[ip_a, ip_b]);
+
+    // The guide's connection-notification commands change no name.
+    let out = guide
+        .aws(&[
+            "create-vpc-endpoint-connection-notification",
+            "--connection-notification-arn",
+            "arn:aws:sns:us-east-2:123456789012:EndpointNotification",
+            "--connection-events",
+            "Accept",
+            "Reject",
+            "--vpc-endpoint-id",
+            &id,
+        ])
+        .unwrap();
+    let nfn = s(&out["ConnectionNotification"]["ConnectionNotificationId"]).to_string();
+    let out = guide
+        .aws(&["describe-vpc-endpoint-connection-notifications"])
+        .unwrap();
+    assert_eq!(
+        out["ConnectionNotificationSet"][0]["ConnectionNotificationId"],
+        nfn.as_str()
+    );
+    let out = guide
+        .aws(&[
+            "modify-vpc-endpoint-connection-notification",
+            "--connection-notification-id",
+            &nfn,
+            "--connection-events",
+            "Accept",
+            "--connection-notification-arn",
+            "arn:aws:sns:us-east-2:123456789012:mytopic",
+        ])
+        .unwrap();
+    assert_eq!(out["ReturnValue"], true);
+    let out = guide
+        .aws(&[
+            "delete-vpc-endpoint-connection-notifications",
+            "--connection-notification-ids",
+            &nfn,
+        ])
+        .unwrap();
+    assert_eq!(out["Unsuccessful"], Value::Array(vec![]));
+    guide.dig_is("connection notifications", &regional, &[ip_a, ip_b]);
+    guide.dig_is("connection notifications", ELB_PRIVATE, &[ip_a, ip_b]);
+
+    // aws ec2 delete-vpc-endpoints --vpc-endpoint-ids vpce-...: `deleting` already has no
+    // names (NXDOMAIN) and no private DNS.
+    let out = guide
+        .aws(&["delete-vpc-endpoints", "--vpc-endpoint-ids", &id])
+        .unwrap();
+    assert_eq!(out["Unsuccessful"], Value::Array(vec![]));
+    guide.dig_nxdomain("delete", &regional);
+    guide.dig_nxdomain("delete", &zonal_a);
+    guide.dig_nxdomain("delete", &zonal_b);
+    guide.dig_is("delete", ELB_PRIVATE, &public);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let out = guide
+            .aws(&["describe-vpc-endpoints", "--vpc-endpoint-ids", &id])
+            .unwrap();
+        if out["VpcEndpoints"][0]["State"] == "deleted" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not deleted after 2 s: {out}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    guide.dig_nxdomain("deleted", &regional);
 }
 
 #[test]

@@ -5,5 +5,6 @@ mod api;
 mod cli;
 mod dns;
 mod forwarder;
+mod serve;
 mod support;
 mod vnet;

@@ -93,3 +93,197 @@ pub(crate) async fn tcp_raw(addr: SocketAddr, packet: &[u8]) -> Vec<u8> {
     stream.read_exact(&mut buf).await.unwrap();
     buf
 }
+
+/// A free loopback port for both TCP and UDP (bound, then released for the caller).
+pub(crate) fn free_port() -> u16 {
+    for _ in 0..100 {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let port = tcp.local_addr().expect("local address").port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no port free for both TCP and UDP on 127.0.0.1 in 100 tries");
+}
+
+/// The real `vpcesim serve` as a child process; killed when dropped (also on panic).
+pub(crate) struct ServeProcess {
+    child: std::sync::Mutex<std::process::Child>,
+    pid: u32,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ServeProcess {
+    /// Starts `vpcesim serve ARGS...` and waits (at most 20 s) until its log has a line
+    /// for each of `ready` (e.g. "serving DNS"), in any order.
+    pub(crate) fn start(args: &[&str], ready: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vpcesim"))
+            .arg("serve")
+            .args(args)
+            .env("RUST_LOG", "info,hickory_server=warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start vpcesim serve");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let serve = Self {
+            pid: child.id(),
+            child: std::sync::Mutex::new(child),
+            log,
+        };
+        for want in ready {
+            serve.wait_for_log(want, std::time::Duration::from_secs(20));
+        }
+        serve
+    }
+
+    /// The process ID, for signals.
+    pub(crate) fn pid(&self) -> i32 {
+        i32::try_from(self.pid).expect("a pid fits in i32")
+    }
+
+    /// Sends `signal` (libc's number) to the process.
+    pub(crate) fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's PID has no memory-safety preconditions.
+        let rc = unsafe { libc::kill(self.pid(), signal) };
+        assert_eq!(rc, 0, "kill({}, {signal}) failed", self.pid());
+    }
+
+    /// Everything the process has logged so far.
+    pub(crate) fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// How many log lines contain `text`.
+    pub(crate) fn log_count(&self, text: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(text))
+            .count()
+    }
+
+    /// Waits (bounded) until at least `n` log lines contain `text`.
+    pub(crate) fn wait_for_log_n(&self, text: &str, n: usize, wait: std::time::Duration) {
+        let deadline = std::time::Instant::now() + wait;
+        while self.log_count(text) < n {
+            if let Ok(Some(status)) = self.child.lock().unwrap().try_wait() {
+                panic!(
+                    "serve exited ({status}) before logging `{text}`:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "serve did not log `{text}` ({n} times) within {wait:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (bounded) until a log line contains `text`.
+    pub(crate) fn wait_for_log(&self, text: &str, wait: std::time::Duration) {
+        self.wait_for_log_n(text, 1, wait);
+    }
+
+    /// Waits (bounded) for the process to exit and returns its status.
+    pub(crate) fn wait_exit(&self, wait: std::time::Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            if let Some(status) = self
+                .child
+                .lock()
+                .unwrap()
+                .try_wait()
+                .expect("wait for serve")
+            {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "serve did not exit within {wait:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let child = self
+            .child
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Ok(None) = child.try_wait() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// One `dig` answer: the response code and the A records (address, TTL) in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Dig {
+    pub(crate) status: String,
+    pub(crate) addresses: Vec<std::net::Ipv4Addr>,
+    pub(crate) ttls: Vec<u32>,
+}
+
+/// `dig @127.0.0.1 -p PORT NAME A` with the real `dig` (bind9-dnsutils).
+pub(crate) fn dig(port: u16, name: &str) -> Dig {
+    let out = std::process::Command::new("dig")
+        .args([
+            "@127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "+tries=1",
+            "+time=2",
+            "+noall",
+            "+comments",
+            "+answer",
+            name,
+            "A",
+        ])
+        .output();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            panic!("`dig` is missing: install it with `apt-get install -y bind9-dnsutils`")
+        }
+        Err(e) => panic!("cannot run dig: {e}"),
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "dig {name} failed: {text}");
+    let status = text
+        .split_once("status: ")
+        .and_then(|(_, rest)| rest.split(',').next())
+        .unwrap_or_else(|| panic!("dig {name}: no status in\n{text}"))
+        .to_string();
+    let mut addresses = Vec::new();
+    let mut ttls = Vec::new();
+    for line in text.lines().filter(|l| !l.starts_with(';')) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if let [_, ttl, "IN", "A", ip] = fields[..] {
+            ttls.push(ttl.parse().expect("a TTL"));
+            addresses.push(ip.parse().expect("an IPv4 address"));
+        }
+    }
+    Dig {
+        status,
+        addresses,
+        ttls,
+    }
+}

@@ -1,0 +1,253 @@
+//! The real `vpcesim serve` with `--forward` and `--flow-log --flow-log-reasons`: bytes
+//! through an allowed flow, a flow that a security group drops held silent, both in the
+//! flow log, a SIGHUP reload that opens the port, and SIGTERM with a flow still held.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::support::{ServeProcess, free_port};
+
+/// The endpoint's regional name (fixed by its `id` and `dns_suffix` and the service's `id`).
+const NAME: &str =
+    "vpce-0fe5b17a0707d6abc-serve001.vpce-svc-0a1b2c3d4e5f60718.us-east-1.vpce.amazonaws.com";
+
+/// One consumer instance, one endpoint to an echo service on 443 and 8443; the
+/// endpoint's group lets in the ports of `open`.
+fn topology(open: &[u16]) -> String {
+    let rules: Vec<String> = open
+        .iter()
+        .map(|port| format!(r#"{{ proto = "tcp", ports = {port}, sg = "web" }}"#))
+        .collect();
+    let rules = rules.join(", ");
+    format!(
+        r#"
+name = "serve-e2e"
+
+[accounts.consumer]
+id = "123456789012"
+
+[vpcs.main]
+account = "consumer"
+cidr = "10.0.0.0/16"
+dns_hostnames = true
+
+[subnets.app]
+vpc = "main"
+cidr = "10.0.1.0/24"
+az = "us-east-1a"
+
+[subnets.ep]
+vpc = "main"
+cidr = "10.0.10.0/24"
+az = "us-east-1a"
+
+[security_groups.web]
+vpc = "main"
+
+[security_groups.endpoint-sg]
+vpc = "main"
+ingress = [ {rules} ]
+
+[instances.web-1]
+subnet = "app"
+ip = "10.0.1.10"
+security_groups = ["web"]
+
+[services.app]
+account = "consumer"
+id = "vpce-svc-0a1b2c3d4e5f60718"
+az_ids = ["use1-az1"]
+ports = [443, 8443, 9000]
+backend = "echo"
+
+[endpoints.app]
+vpc = "main"
+service = "app"
+id = "vpce-0fe5b17a0707d6abc"
+dns_suffix = "serve001"
+subnets = ["ep"]
+security_groups = ["endpoint-sg"]
+"#
+    )
+}
+
+/// The endpoint's ENI (ID, address) as the scenario loader allocates it.
+fn eni(path: &Path, text: &str) -> (String, Ipv4Addr) {
+    let scenario = vpcesim::scenario::parse(path, text).expect("the topology loads");
+    let topology = scenario.control.topology();
+    let endpoint = &topology.endpoints["app"];
+    let eni = &topology.enis[&endpoint.enis[0]];
+    (eni.id.clone(), eni.ip)
+}
+
+/// Waits (at most `wait`) for a flow log line with all of `parts`; returns its fields.
+fn flow_line(log: &Path, parts: &[&str], wait: Duration) -> Vec<String> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(line) = text
+            .lines()
+            .find(|l| parts.iter().all(|p| l.split(' ').any(|f| f == *p)))
+        {
+            return line.split(' ').map(str::to_string).collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no flow log line with {parts:?} within {wait:?}; the log:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+/// A connection to a forwarder, with bounded reads.
+fn connect(port: u16) -> TcpStream {
+    let stream = TcpStream::connect(("127.0.0.1", port)).expect("the forwarder accepts");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("a read timeout");
+    stream
+}
+
+/// Sends `payload`, reads it back, half-closes and reads the service's close.
+fn echo_through(port: u16, payload: &[u8]) {
+    let mut stream = connect(port);
+    stream.write_all(payload).expect("send");
+    let mut back = vec![0u8; payload.len()];
+    stream.read_exact(&mut back).expect("the echo comes back");
+    assert_eq!(back, payload);
+    stream.shutdown(Shutdown::Write).expect("half-close");
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).expect("the close comes back");
+    assert!(rest.is_empty(), "{rest:?}");
+}
+
+/// Writes to a dropped flow: nothing comes back, the read times out after ~`wait`.
+fn held_silent(stream: &mut TcpStream, wait: Duration) {
+    stream.set_read_timeout(Some(wait)).expect("a read timeout");
+    stream
+        .write_all(b"anyone there?")
+        .expect("the kernel takes the bytes");
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    match stream.read(&mut buf) {
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        other => panic!("a dropped flow must stay silent, the read gave {other:?}"),
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited >= wait.mul_f32(0.9) && waited < wait * 3,
+        "timed out after {waited:?}"
+    );
+}
+
+#[test]
+fn forward_flow_log_reload_and_stop() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file = dir.path().join("topology.toml");
+    let flows = dir.path().join("flows.log");
+    let closed = topology(&[443]);
+    std::fs::write(&file, &closed).expect("write the topology");
+    let (eni_id, eni_ip) = eni(&file, &closed);
+    let (open_port, shut_port, held_port) = (free_port(), free_port(), free_port());
+    let forward =
+        |port: u16, service_port: u16| format!("127.0.0.1:{port}=web-1@{NAME}:{service_port}");
+    let args = [
+        file.to_str().expect("a UTF-8 path").to_string(),
+        "--forward".into(),
+        forward(open_port, 443),
+        "--forward".into(),
+        forward(shut_port, 8443),
+        "--forward".into(),
+        forward(held_port, 9000),
+        "--flow-log".into(),
+        flows.to_str().expect("a UTF-8 path").into(),
+        "--flow-log-reasons".into(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let serve = ServeProcess::start(&args, &[]);
+    serve.wait_for_log_n("forwarding TCP", 3, Duration::from_secs(20));
+
+    // Allowed: the bytes come back through the echo service, then one ACCEPT record
+    // (within 1 s of the flow's end) with both directions summed and empty reasons.
+    let payload = b"through vpcesim serve --forward";
+    let before = unix_now();
+    echo_through(open_port, payload);
+    let accept = flow_line(&flows, &["ACCEPT", "443"], Duration::from_millis(1500));
+    let n = payload.len() as u64;
+    let expected_head = [
+        "2",
+        "123456789012",
+        &eni_id,
+        "10.0.1.10",
+        &eni_ip.to_string(),
+    ];
+    assert_eq!(accept.len(), 14 + 5, "{accept:?}");
+    assert_eq!(accept[..5], expected_head, "{accept:?}");
+    let src_port: u16 = accept[5].parse().expect("a port");
+    assert!((32768..=60999).contains(&src_port), "{accept:?}");
+    assert_eq!(accept[6..9], ["443", "6", "6"], "{accept:?}"); // 1 segment each way + 4
+    assert_eq!(accept[9], (2 * n + 52 * 6).to_string(), "{accept:?}");
+    let (start, end): (u64, u64) = (
+        accept[10].parse().expect("unix seconds"),
+        accept[11].parse().expect("unix seconds"),
+    );
+    assert!(
+        before <= start && start <= end && end <= unix_now(),
+        "{accept:?}"
+    );
+    assert_eq!(accept[12..], ["ACCEPT", "OK", "-", "-", "-", "-", "-"]);
+
+    // Blocked by the endpoint's security group: accepted by the kernel, then silent;
+    // one REJECT record (one 60-byte SYN) with the reason.
+    let mut dropped = connect(shut_port);
+    held_silent(&mut dropped, Duration::from_secs(1));
+    let reject = flow_line(&flows, &["REJECT", "8443"], Duration::from_millis(500));
+    assert_eq!(reject[..5], expected_head, "{reject:?}");
+    assert_eq!(reject[6..10], ["8443", "6", "1", "60"], "{reject:?}");
+    assert_eq!(
+        reject[12..],
+        [
+            "REJECT",
+            "OK",
+            "security_group",
+            "ingress",
+            "endpoint-sg",
+            "-",
+            "-"
+        ]
+    );
+
+    // Open 8443 in the file and SIGHUP: a new connection is forwarded.
+    std::fs::write(&file, topology(&[443, 8443])).expect("rewrite the topology");
+    serve.signal(libc::SIGHUP);
+    serve.wait_for_log("reloaded the topology", Duration::from_secs(5));
+    echo_through(shut_port, b"open after the reload");
+    flow_line(&flows, &["ACCEPT", "8443"], Duration::from_millis(1500));
+
+    // 9000 is still closed: hold one such flow, then SIGTERM stops the server cleanly.
+    let mut held = connect(held_port);
+    held_silent(&mut held, Duration::from_millis(300));
+    flow_line(&flows, &["REJECT", "9000"], Duration::from_millis(1500));
+    serve.signal(libc::SIGTERM);
+    let status = serve.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status}:\n{}", serve.log());
+    assert!(serve.log_count("stopped") >= 1, "{}", serve.log());
+    // The held client now sees the connection end instead of silence.
+    held.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("a read timeout");
+    let mut buf = [0u8; 16];
+    match held.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {}
+        other => panic!("the held flow must end with the server, the read gave {other:?}"),
+    }
+}
