@@ -110,10 +110,10 @@ impl ControlPlane {
             self.check_private_dns(&vpc, &service, None)?;
         }
         let live = self
-            .topology
-            .endpoints
-            .values()
-            .filter(|e| e.vpc == vpc && e.state != EndpointState::Deleted)
+            .index
+            .endpoints_of(&vpc)
+            .iter()
+            .filter(|key| self.topology.endpoints[*key].state != EndpointState::Deleted)
             .count();
         if live >= ENDPOINTS_PER_VPC {
             return Err(ApiError::new(
@@ -128,7 +128,7 @@ impl ControlPlane {
                     format!("Invalid id: '{id}' (expecting 'vpce-xxxxxxxxxxxxxxxxx')"),
                 ));
             }
-            Some(id) if self.topology.endpoints.values().any(|e| &e.id == id) => {
+            Some(id) if self.index.endpoint_ids.contains_key(id) => {
                 return Err(invalid(format!(
                     "The VPC endpoint ID '{id}' is already in use"
                 )));
@@ -174,6 +174,7 @@ impl ControlPlane {
             enis: Vec::new(),
             created_at: self.now,
         };
+        self.index.add_endpoint(&endpoint.id, &name, &endpoint.vpc);
         self.topology.endpoints.insert(name.clone(), endpoint);
         self.attach_subnets(&name, &subnets)?;
         self.emit(&name, ConnectionEvent::Connect);
@@ -522,9 +523,9 @@ impl ControlPlane {
                 service.service_name
             )));
         };
-        let conflict = self.topology.endpoints.values().any(|e| {
-            e.vpc == vpc
-                && e.private_dns
+        let conflict = self.index.endpoints_of(vpc).iter().any(|key| {
+            let e = &self.topology.endpoints[key];
+            e.private_dns
                 && e.state != EndpointState::Deleted
                 && Some(e.name.as_str()) != except
                 && ServiceInfo::of(&self.topology, &e.service).is_some_and(|other| {
@@ -587,7 +588,7 @@ impl ControlPlane {
 
     fn id_in_use(&self, id: &str) -> bool {
         let t = &self.topology;
-        t.endpoints.values().any(|e| e.id == id)
+        self.index.endpoint_ids.contains_key(id)
             || t.enis.contains_key(id)
             || t.notifications.contains_key(id)
             || t.vpcs.values().any(|v| v.id == id)

@@ -9,6 +9,7 @@ pub(crate) mod alloc;
 pub mod describe;
 mod endpoint;
 mod error;
+mod index;
 mod journal;
 mod lifecycle;
 pub mod names;
@@ -62,12 +63,14 @@ pub struct ControlPlane {
     /// What the API stores about providers' services beyond the model, by service key.
     service_configs: IndexMap<String, ServiceConfig>,
     journal: journal::Journal,
+    index: index::Index,
 }
 
 impl ControlPlane {
     /// A control plane over `topology`, whose instances already hold their addresses.
     pub fn new(topology: Topology, seed: u64, provisioning: Duration) -> Self {
         let allocator = Allocator::new(&topology);
+        let index = index::Index::new(&topology);
         Self {
             topology,
             ids: IdGen::new(seed),
@@ -82,6 +85,7 @@ impl ControlPlane {
             tags: IndexMap::new(),
             service_configs: IndexMap::new(),
             journal: journal::Journal::default(),
+            index,
         }
     }
 
@@ -244,13 +248,7 @@ impl ControlPlane {
             .endpoints
             .get(name)
             .map(|e| e.name.clone())
-            .or_else(|| {
-                self.topology
-                    .endpoints
-                    .values()
-                    .find(|e| e.id == name)
-                    .map(|e| e.name.clone())
-            });
+            .or_else(|| self.index.endpoint_ids.get(name).cloned());
         found.ok_or_else(|| {
             ApiError::new(
                 ErrorCode::InvalidVpcEndpointIdNotFound,
