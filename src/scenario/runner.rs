@@ -657,11 +657,9 @@ fn check_flow(failures: &mut Checks, expect: &Expect, outcome: Outcome, blocked:
     if let Some(want) = expect.outcome
         && want != outcome
     {
-        let why = blocked
-            .map(|b| format!(" (blocked by {b})"))
-            .unwrap_or_default();
+        // What blocked it follows in the step's `observed:` summary.
         failures.push(format!(
-            "expected {}, got {}{why}",
+            "expected {}, got {}",
             want.as_str(),
             outcome.as_str()
         ));
