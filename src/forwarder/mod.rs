@@ -18,6 +18,7 @@
 
 mod backend;
 mod flowlog;
+mod pacing;
 mod relay;
 mod server;
 mod spec;

@@ -1,38 +1,26 @@
 //! Moving bytes both ways, paced by the endpoint's token buckets, half-close respected.
+//!
+//! Each direction starts with a small buffer (a short flow costs no more than that) that
+//! doubles while reads fill it, up to the configured size. The buffer is never zeroed:
+//! reads fill its spare room. To a real backend the two directions work on the two
+//! sockets directly, by readiness, without splitting them.
+//!
+//! splice(2) through a pipe was measured and dropped: on loopback it relayed less than
+//! copying (a 1 MiB pipe 12.95 Gbit/s, 256 KiB 12.4, 64 KiB 10.8, against 13.98 for a
+//! 256 KiB copy, same run), because the spliced page fragments make many small
+//! segments where a copy sends full 64 KiB ones.
 
 use std::io;
+use std::net::Shutdown;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use super::backend::BackendConn;
-use crate::policy::{BlockedBy, Buckets, FlowDirection};
-
-/// Reserves bytes in the buckets of one endpoint in one AZ and waits until they may go.
-pub(crate) struct Pacer {
-    pub(crate) buckets: Arc<Mutex<Buckets>>,
-    pub(crate) start: Instant,
-    pub(crate) endpoint: String,
-    pub(crate) az_id: String,
-}
-
-impl Pacer {
-    async fn pace(&self, dir: FlowDirection, bytes: u64) {
-        let now = self.start.elapsed();
-        let at = self
-            .buckets
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .reserve(&self.endpoint, &self.az_id, dir, now, bytes);
-        if at > now {
-            tokio::time::sleep_until(self.start + at).await;
-        }
-    }
-}
+use super::pacing::Pacer;
+use crate::policy::BlockedBy;
 
 /// Payload bytes moved, per direction.
 #[derive(Debug, Default)]
@@ -49,15 +37,15 @@ pub(crate) enum Ended {
     Cut(BlockedBy),
 }
 
-/// The first buffer of each direction of a flow.
+/// The first buffer of each direction of a flow: most flows are short, and a large
+/// buffer per direction costs a page mapping per connection.
 const INITIAL_BUFFER: usize = 16 * 1024;
 
-/// Copies `r` to `w` until end of stream, then half-closes `w`.
+/// Copies `r` to `w` until end of stream, then half-closes `w` (in-process backends).
 async fn pump<R, W>(
     mut r: R,
     mut w: W,
-    pacer: &Pacer,
-    dir: FlowDirection,
+    mut pacer: Pacer<'_>,
     count: &AtomicU64,
     buffer: usize,
 ) -> io::Result<()>
@@ -65,22 +53,77 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    // Start small: most flows are short, and a large buffer per direction costs a page
-    // mapping per connection. Grow while reads fill it, up to `buffer`.
-    let mut buf = vec![0u8; INITIAL_BUFFER.min(buffer)];
+    // Grow while reads fill it, up to `buffer`; never zeroed (`read_buf` fills spare room).
+    let mut buf = Vec::with_capacity(INITIAL_BUFFER.min(buffer));
     loop {
-        let n = r.read(&mut buf).await?;
-        if n == buf.len() && n < buffer {
-            buf.resize((2 * n).min(buffer), 0);
-        }
+        buf.clear();
+        let n = r.read_buf(&mut buf).await?;
         if n == 0 {
             // The other side may be gone already; the flow ends either way.
             let _ = w.shutdown().await;
             return Ok(());
         }
-        pacer.pace(dir, n as u64).await;
+        pacer.pace(n as u64).await;
         w.write_all(&buf[..n]).await?;
         count.fetch_add(n as u64, Ordering::Relaxed);
+        if n == buf.capacity() && n < buffer {
+            buf.reserve_exact((2 * n).min(buffer) - n);
+        }
+    }
+}
+
+/// Half-closes `to`; it may be gone already, and the flow ends either way.
+fn half_close(to: &TcpStream) {
+    let _ = socket2::SockRef::from(to).shutdown(Shutdown::Write);
+}
+
+/// Reads what `from` has into `buf`'s spare room; 0 is end of stream.
+async fn read_some(from: &TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
+    loop {
+        from.readable().await?;
+        match from.try_read_buf(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            other => return other,
+        }
+    }
+}
+
+/// Writes all of `bytes` to `to`.
+async fn write_all(to: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        to.writable().await?;
+        match to.try_write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Copies `from` to `to` until end of stream, then half-closes `to` (real backends).
+async fn pump_tcp(
+    from: &TcpStream,
+    to: &TcpStream,
+    mut pacer: Pacer<'_>,
+    count: &AtomicU64,
+    buffer: usize,
+) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(INITIAL_BUFFER.min(buffer));
+    loop {
+        buf.clear();
+        let n = read_some(from, &mut buf).await?;
+        if n == 0 {
+            half_close(to);
+            return Ok(());
+        }
+        pacer.pace(n as u64).await;
+        write_all(to, &buf[..n]).await?;
+        count.fetch_add(n as u64, Ordering::Relaxed);
+        if n == buf.capacity() && n < buffer {
+            buf.reserve_exact((2 * n).min(buffer) - n);
+        }
     }
 }
 
@@ -96,37 +139,45 @@ async fn cut(mut rx: watch::Receiver<Option<BlockedBy>>) -> BlockedBy {
     }
 }
 
+/// The pacers of a flow's two directions.
+pub(crate) struct Pacers<'a> {
+    /// Consumer to service.
+    pub(crate) up: Pacer<'a>,
+    /// Service to consumer.
+    pub(crate) down: Pacer<'a>,
+}
+
 /// Relays `client` and `backend` both ways until both close, one fails, or the flow is cut.
 pub(crate) async fn relay(
     client: &mut TcpStream,
     backend: BackendConn,
-    pacer: &Pacer,
+    pacers: Pacers<'_>,
     counters: &Counters,
     buffer: usize,
     cut_rx: watch::Receiver<Option<BlockedBy>>,
 ) -> Ended {
-    let (cr, cw) = client.split();
-    let (up, down) = (FlowDirection::ToService, FlowDirection::FromService);
+    let Pacers { up, down } = pacers;
     match backend {
-        BackendConn::Tcp(mut stream) => {
-            let (br, bw) = stream.split();
+        BackendConn::Tcp(stream) => {
+            let client = &*client;
             tokio::select! {
                 _ = async {
                     tokio::try_join!(
-                        pump(cr, bw, pacer, up, &counters.up, buffer),
-                        pump(br, cw, pacer, down, &counters.down, buffer),
+                        pump_tcp(client, &stream, up, &counters.up, buffer),
+                        pump_tcp(&stream, client, down, &counters.down, buffer),
                     )
                 } => Ended::Closed,
                 reason = cut(cut_rx) => Ended::Cut(reason),
             }
         }
         BackendConn::Local(stream) => {
+            let (cr, cw) = client.split();
             let (br, bw) = tokio::io::split(stream);
             tokio::select! {
                 _ = async {
                     tokio::try_join!(
-                        pump(cr, bw, pacer, up, &counters.up, buffer),
-                        pump(br, cw, pacer, down, &counters.down, buffer),
+                        pump(cr, bw, up, &counters.up, buffer),
+                        pump(br, cw, down, &counters.down, buffer),
                     )
                 } => Ended::Closed,
                 reason = cut(cut_rx) => Ended::Cut(reason),
