@@ -16,7 +16,7 @@ use super::Scenario;
 use super::expand::expand;
 use super::step::*;
 use crate::control::{ApiError, ControlPlane};
-use crate::dns::{DnsSnapshot, ViewId};
+use crate::dns::DnsSnapshot;
 use crate::model::{EndpointState, Proto};
 use crate::policy::{BlockedBy as Verdict, Initiator, PolicySnapshot};
 use crate::vnet::{DnsView, Network};
@@ -81,7 +81,7 @@ impl Runner {
     fn refresh(&mut self) {
         self.control.advance(self.now);
         if self.control.generation() != self.compiled_generation {
-            self.dns = DnsSnapshot::compile(&self.control);
+            self.dns = self.dns.update(&self.control);
             self.net.update(
                 self.control.topology(),
                 PolicySnapshot::compile(self.control.topology()),
@@ -274,9 +274,8 @@ impl Runner {
             .to_vec()
             .map_err(|e| format!("cannot encode the query: {e}"))?;
         let dns = self.dns.clone();
-        let answer = move |view: &DnsView, query: &[u8], max: u16| {
-            dns.answer_bytes(&dns_view(view), query, max)
-        };
+        let answer =
+            move |view: &DnsView, query: &[u8], max: u16| dns.answer_bytes(view, query, max);
         let (reply, finished) = self.net.resolve(self.now, from, &bytes, &answer);
         self.now = finished;
         Message::from_vec(&reply).map_err(|e| format!("the resolver's reply does not parse: {e}"))
@@ -592,14 +591,6 @@ impl Runner {
                 verdict(failures, format!("{}: {}", e.code, e.message))
             }
         }
-    }
-}
-
-/// The fabric's name for a resolver view, in the DNS layer's terms.
-fn dns_view(view: &DnsView) -> ViewId {
-    match view {
-        DnsView::Vpc(vpc) => ViewId::Vpc(vpc.clone()),
-        DnsView::Public => ViewId::Public,
     }
 }
 

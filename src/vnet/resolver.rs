@@ -7,14 +7,9 @@
 
 use std::net::Ipv4Addr;
 
-/// Which DNS view answers a query: a VPC's (by name) or the public one.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum DnsView {
-    /// The resolver of this VPC.
-    Vpc(String),
-    /// Public DNS, as an on-premises host sees it.
-    Public,
-}
+/// Which DNS view answers a query: the DNS layer's own view type, so the fabric and
+/// the real server name views the same way.
+pub use crate::dns::ViewId as DnsView;
 
 /// Answers a DNS query in wire format; the fabric calls it for every datagram that
 /// reaches a resolver.
