@@ -155,8 +155,10 @@ CFG
 start iperf3 iperf3 -s -B $H -p $IPERF
 start echo "$TB" echo $H:$ECHO
 start haproxy haproxy -db -f "$W/haproxy.cfg"
+HAP_PID=$!
 start vpcesim "$VS" serve "$W/fast.toml" \
     --forward "$H:$VPC_BULK=bench-1@$BULK_NAME:5201" --forward "$H:$VPC_ECHO=bench-1@$ECHO_NAME:7061"
+VPC_PID=$!
 start bucket "$VS" serve "$W/bucket.toml" --forward "$H:$BKT_BULK=bench-1@$BULK_NAME:5201"
 for p in $IPERF $ECHO $HAP_BULK $HAP_ECHO $VPC_BULK $VPC_ECHO $BKT_BULK; do wait_port $p; done
 # A flow through each serve must reach its backend (HOST resolved, policy allows).
@@ -179,23 +181,30 @@ bulk() { # name port run; the iperf3 server may still be finishing the previous 
     done
     log "iperf3 $1 failed"
 }
-conn() { # name port run
+cpu_ticks() { # pid: user + system CPU so far, in clock ticks
+    awk '{print $14 + $15}' "/proc/$1/stat"
+}
+conn() { # name port run [proxy pid: its CPU time is recorded too]
+    local before=0
+    [ -n "${4:-}" ] && before=$(cpu_ticks "$4")
     "$TB" connrate "$H:$2" "$CONC" "$SECS" >"$W/conn-$1-$3.txt" 2>&1 || log "connrate $1 failed"
+    [ -n "${4:-}" ] && echo "cpu_ticks=$(( $(cpu_ticks "$4") - before ))" >>"$W/conn-$1-$3.txt"
+    return 0
 }
 
 for run in $(seq "$RUNS"); do
     log "run $run/$RUNS: bulk"
     bulk direct $IPERF "$run"; bulk haproxy $HAP_BULK "$run"; bulk vpcesim $VPC_BULK "$run"
     log "run $run/$RUNS: connection rate"
-    conn direct $ECHO "$run"; conn haproxy $HAP_ECHO "$run"; conn vpcesim $VPC_ECHO "$run"
+    conn direct $ECHO "$run"; conn haproxy $HAP_ECHO "$run" $HAP_PID; conn vpcesim $VPC_ECHO "$run" $VPC_PID
 done
 log "bucket at $BUCKET_GBPS Gbit/s"
 bulk bucket $BKT_BULK 1
 
 # ---------------------------------------------------------------- report
-python3 - "$W" "$RUNS" "$BUCKET_GBPS" <<'PY'
+python3 - "$W" "$RUNS" "$BUCKET_GBPS" "$(getconf CLK_TCK)" <<'PY'
 import json, re, statistics, sys
-w, runs, bucket = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+w, runs, bucket, hz = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
 def gbps(name, run):
     try:
         with open(f"{w}/bulk-{name}-{run}.json") as f:
@@ -228,6 +237,19 @@ for name in ["direct", "haproxy", "vpcesim"]:
     print(f"  {name:8} {cm[name]:8.0f}   runs {' / '.join(f'{x:.0f}' for x, _ in xs)}   errors {errs}")
 print(f"  vpcesim / haproxy = {cm['vpcesim'] / cm['haproxy']:.2f}  (target >= 1.0)")
 print(f"  vpcesim / direct  = {cm['vpcesim'] / cm['direct']:.2f}")
+def cpu_per_conn(name, run):
+    try:
+        text = open(f"{w}/conn-{name}-{run}.txt").read()
+        conns = int(re.search(r"conns=(\d+)", text).group(1))
+        ticks = int(re.search(r"cpu_ticks=(\d+)", text).group(1))
+        return ticks / hz * 1e6 / conns
+    except Exception:
+        return float("nan")
+print("  the proxy's own CPU time per connection (us, user + system; the client and the")
+print("  echo server share the two cores, so a cheaper proxy leaves them more):")
+for name in ["haproxy", "vpcesim"]:
+    xs = [cpu_per_conn(name, r) for r in range(1, runs + 1)]
+    print(f"    {name:8} {statistics.median(xs):6.1f}   runs {' / '.join(f'{x:.1f}' for x in xs)}")
 print()
 b = gbps("bucket", 1)
 print(f"bucket configured at {bucket:g} Gbit/s (100 Mbit size): measured {b:.3f} Gbit/s ({b / bucket:.3f} of the rate)")

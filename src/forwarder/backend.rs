@@ -5,6 +5,7 @@ use std::io;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::net::TcpStream;
 
+use super::source::LoopbackSources;
 use crate::model::Backend;
 
 /// The in-process pipe's buffer: large enough that bulk flows move in big chunks.
@@ -19,10 +20,13 @@ pub(crate) enum BackendConn {
 }
 
 /// Connects to `backend`; a real server that refuses gives the error.
-pub(crate) async fn connect(backend: Backend) -> io::Result<BackendConn> {
+pub(crate) async fn connect(
+    backend: Backend,
+    sources: &LoopbackSources,
+) -> io::Result<BackendConn> {
     match backend {
         Backend::Addr(addr) => {
-            let stream = TcpStream::connect(addr).await?;
+            let stream = sources.connect(addr).await?;
             stream.set_nodelay(true)?;
             Ok(BackendConn::Tcp(stream))
         }

@@ -21,6 +21,7 @@ mod flowlog;
 mod pacing;
 mod relay;
 mod server;
+mod source;
 mod spec;
 
 use std::collections::HashMap;
@@ -30,6 +31,7 @@ pub use flowlog::{FlowAction, FlowLog, FlowRecord, MSS};
 pub use server::{
     ForwardConfig, ForwardContext, ForwardOptions, Forwarder, Forwarders, run_forwarders,
 };
+pub use source::SOURCES;
 pub use spec::{ForwardSpec, SpecError};
 
 use crate::policy::Initiator;

@@ -17,6 +17,7 @@ use super::backend;
 use super::flowlog::{FlowAction, FlowLog, FlowRecord};
 use super::pacing::Meters;
 use super::relay::{Counters, Ended, Pacers, relay};
+use super::source::LoopbackSources;
 use super::{ForwardError, ForwardSpec, HostResolver};
 use crate::model::Bandwidth;
 use crate::policy::{BlockedBy, FlowDirection, FlowKey, Initiator, PolicySnapshot, Proto, Verdict};
@@ -78,6 +79,8 @@ struct Shared {
     /// shared by the forwarders of one FROM.
     ports: Mutex<HashMap<Initiator, Arc<AtomicU64>>>,
     flow_log: Option<FlowLog>,
+    /// Where connections to loopback backends leave from.
+    sources: LoopbackSources,
     options: ForwardOptions,
 }
 
@@ -145,6 +148,7 @@ impl ForwardContext {
                 next_flow: AtomicU64::new(0),
                 ports: Mutex::new(HashMap::new()),
                 flow_log,
+                sources: LoopbackSources::default(),
                 options,
             }),
         }
@@ -401,7 +405,7 @@ async fn handle(shared: Arc<Shared>, state: Arc<ListenerState>, client: TcpStrea
         }
         Verdict::Allow(admitted) => admitted,
     };
-    let backend = match backend::connect(admitted.backend).await {
+    let backend = match backend::connect(admitted.backend, &shared.sources).await {
         Ok(b) => b,
         Err(e) => {
             tracing::debug!("backend refused: {e}");
