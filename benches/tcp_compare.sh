@@ -14,6 +14,9 @@
 #   bucket   the same, with a bucket of BUCKET_GBPS (below the line rate): its
 #            throughput should be the configured rate
 # Clients and the echo server come from `examples/tcpbench.rs` (echo, connrate).
+# For the connection rate it also prints each proxy's own CPU time per connection (user +
+# system, from /proc/PID/stat): the client, the echo server and the proxy share the two
+# cores, so this is the steadier figure of the two.
 # Scratch: /tmp/vpcesim-tcp-compare. Every process started here is stopped by its PID.
 set -euo pipefail
 
