@@ -3,6 +3,7 @@
 
 mod api;
 mod cli;
+mod curl;
 mod dns;
 mod forwarder;
 mod serve;
