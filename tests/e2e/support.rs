@@ -94,16 +94,31 @@ pub(crate) async fn tcp_raw(addr: SocketAddr, packet: &[u8]) -> Vec<u8> {
     buf
 }
 
+/// Where [`free_port`] looks: below Linux's ephemeral range (32768-60999), so that no
+/// `connect` (of these tests, or of the forwarder) can take a port between the check and
+/// the child's bind, as it could take a port that `bind(0)` handed out.
+const TEST_PORTS: std::ops::Range<u16> = 20000..32000;
+
 /// A free loopback port for both TCP and UDP (bound, then released for the caller).
+/// Ports come in sequence from a per-process start, so the tests of this binary, which
+/// run in parallel, never get the same one.
 pub(crate) fn free_port() -> u16 {
-    for _ in 0..100 {
-        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let port = tcp.local_addr().expect("local address").port();
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let span = TEST_PORTS.end - TEST_PORTS.start;
+    // Start somewhere different in each run, so that a run's ports may still be in
+    // TIME_WAIT without getting in the next one's way.
+    let start = (std::process::id() % u32::from(span)) as u16;
+    for _ in 0..200 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = TEST_PORTS.start + (start + n % span) % span;
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        if tcp.is_ok() && udp.is_ok() {
             return port;
         }
     }
-    panic!("no port free for both TCP and UDP on 127.0.0.1 in 100 tries");
+    panic!("no port in {TEST_PORTS:?} free for both TCP and UDP on 127.0.0.1 in 200 tries");
 }
 
 /// The real `vpcesim serve` as a child process; killed when dropped (also on panic).
