@@ -188,10 +188,12 @@ cpu_ticks() { # pid: user + system CPU so far, in clock ticks
     awk '{print $14 + $15}' "/proc/$1/stat"
 }
 conn() { # name port run [proxy pid: its CPU time is recorded too]
-    local before=0
+    local before=0 tw
     [ -n "${4:-}" ] && before=$(cpu_ticks "$4")
+    tw=$(ss -s | sed -n 's/.*timewait \([0-9]*\).*/\1/p')
     "$TB" connrate "$H:$2" "$CONC" "$SECS" >"$W/conn-$1-$3.txt" 2>&1 || log "connrate $1 failed"
     [ -n "${4:-}" ] && echo "cpu_ticks=$(( $(cpu_ticks "$4") - before ))" >>"$W/conn-$1-$3.txt"
+    echo "timewait_before=${tw:-?}" >>"$W/conn-$1-$3.txt"
     return 0
 }
 
@@ -253,6 +255,12 @@ print("  echo server share the two cores, so a cheaper proxy leaves them more):"
 for name in ["haproxy", "vpcesim"]:
     xs = [cpu_per_conn(name, r) for r in range(1, runs + 1)]
     print(f"    {name:8} {statistics.median(xs):6.1f}   runs {' / '.join(f'{x:.1f}' for x in xs)}")
+def timewait(name, run):
+    m = re.search(r"timewait_before=(\S+)", open(f"{w}/conn-{name}-{run}.txt").read())
+    return m.group(1) if m else "?"
+print("  TIME_WAIT sockets before each vpcesim run (the client's own connects stop costing")
+print("  once the kernel's table is full; see docs/forwarder.md):")
+print("    " + " / ".join(timewait("vpcesim", r) for r in range(1, runs + 1)))
 print()
 b = gbps("bucket", 1)
 print(f"bucket configured at {bucket:g} Gbit/s (100 Mbit size): measured {b:.3f} Gbit/s ({b / bucket:.3f} of the rate)")
