@@ -3,7 +3,6 @@
 
 mod api;
 mod cli;
-mod curl;
 mod dns;
 mod forwarder;
 mod serve;

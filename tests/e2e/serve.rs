@@ -1,10 +1,12 @@
 //! The real `vpcesim serve` with `--forward` and `--flow-log --flow-log-reasons`: bytes
 //! through an allowed flow, a flow that a security group drops held silent, both in the
-//! flow log, a SIGHUP reload that opens the port, and SIGTERM with a flow still held.
+//! flow log, a SIGHUP reload that opens the port, and SIGTERM with a flow still held;
+//! and curl, a real HTTP client, through it to a real HTTP backend on loopback.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, TcpStream};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::support::{ServeProcess, free_port};
@@ -13,9 +15,26 @@ use crate::support::{ServeProcess, free_port};
 const NAME: &str =
     "vpce-0fe5b17a0707d6abc-serve001.vpce-svc-0a1b2c3d4e5f60718.us-east-1.vpce.amazonaws.com";
 
-/// One consumer instance, one endpoint to an echo service on 443 and 8443; the
+/// The end of a flow log record (with reasons) of a flow that the endpoint's security
+/// group drops.
+const ENDPOINT_SG_REJECT: [&str; 7] = [
+    "REJECT",
+    "OK",
+    "security_group",
+    "ingress",
+    "endpoint-sg",
+    "-",
+    "-",
+];
+
+/// One consumer instance, one endpoint to an echo service on 443, 8443 and 9000; the
 /// endpoint's group lets in the ports of `open`.
 fn topology(open: &[u16]) -> String {
+    topology_with(open, "echo")
+}
+
+/// [`topology`] with the service's `backend` given.
+fn topology_with(open: &[u16], backend: &str) -> String {
     let rules: Vec<String> = open
         .iter()
         .map(|port| format!(r#"{{ proto = "tcp", ports = {port}, sg = "web" }}"#))
@@ -60,7 +79,7 @@ account = "consumer"
 id = "vpce-svc-0a1b2c3d4e5f60718"
 az_ids = ["use1-az1"]
 ports = [443, 8443, 9000]
-backend = "echo"
+backend = "{backend}"
 
 [endpoints.app]
 vpc = "main"
@@ -213,18 +232,7 @@ fn forward_flow_log_reload_and_stop() {
     let reject = flow_line(&flows, &["REJECT", "8443"], Duration::from_millis(500));
     assert_eq!(reject[..5], expected_head, "{reject:?}");
     assert_eq!(reject[6..10], ["8443", "6", "1", "60"], "{reject:?}");
-    assert_eq!(
-        reject[12..],
-        [
-            "REJECT",
-            "OK",
-            "security_group",
-            "ingress",
-            "endpoint-sg",
-            "-",
-            "-"
-        ]
-    );
+    assert_eq!(reject[12..], ENDPOINT_SG_REJECT, "{reject:?}");
 
     // Open 8443 in the file and SIGHUP: a new connection is forwarded.
     std::fs::write(&file, topology(&[443, 8443])).expect("rewrite the topology");
@@ -250,4 +258,94 @@ fn forward_flow_log_reload_and_stop() {
         Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {}
         other => panic!("the held flow must end with the server, the read gave {other:?}"),
     }
+}
+
+/// An HTTP/1.1 server that answers every request with the path it asked for and the
+/// address the connection came from, then closes.
+fn http_backend() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = listener.local_addr().expect("local address");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let peer = stream.peer_addr().map(|a| a.ip().to_string());
+            let mut request_line = String::new();
+            let mut reader = BufReader::new(&mut stream);
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            // The rest of the head, up to the empty line.
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let path = request_line.split(' ').nth(1).unwrap_or("?").to_string();
+            let body = format!("path={path} from={}\n", peer.unwrap_or_default());
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    addr
+}
+
+/// Runs curl on `url` with a time limit; returns its exit code and what it printed.
+fn curl(url: &str, max_time: &str) -> (i32, String) {
+    let out = Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", max_time, url])
+        .output()
+        .expect("curl runs (.ci/run installs it)");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn curl_through_an_allowed_and_a_dropped_flow() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file = dir.path().join("topology.toml");
+    let flows = dir.path().join("flows.log");
+    let text = topology_with(&[443], &http_backend().to_string());
+    std::fs::write(&file, text).expect("write the topology");
+    let (open_port, shut_port) = (free_port(), free_port());
+    let args = [
+        file.to_str().expect("a UTF-8 path").to_string(),
+        "--forward".into(),
+        format!("127.0.0.1:{open_port}=web-1@{NAME}:443"),
+        "--forward".into(),
+        format!("127.0.0.1:{shut_port}=web-1@{NAME}:8443"),
+        "--flow-log".into(),
+        flows.to_str().expect("a UTF-8 path").into(),
+        "--flow-log-reasons".into(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let serve = ServeProcess::start(&args, &[]);
+    serve.wait_for_log_n("forwarding TCP", 2, Duration::from_secs(20));
+
+    // Allowed (443 is open to `web`): the backend answers, and saw the connection come
+    // from one of the forwarder's loopback source addresses.
+    for i in 1..=3 {
+        let (code, body) = curl(&format!("http://127.0.0.1:{open_port}/orders/{i}"), "5");
+        assert_eq!(code, 0, "curl failed: {body}");
+        let want = format!("path=/orders/{i} from=127.1.0.");
+        assert!(body.starts_with(&want), "{body:?}");
+    }
+    flow_line(
+        &flows,
+        &["10.0.1.10", "443", "ACCEPT"],
+        Duration::from_secs(2),
+    );
+
+    // Dropped (8443 is not open): curl's connect succeeds, its request is never answered,
+    // and it gives up at its own limit, as against a real endpoint.
+    let started = Instant::now();
+    let (code, body) = curl(&format!("http://127.0.0.1:{shut_port}/"), "1");
+    assert_eq!(code, 28, "curl must time out, not get {body:?}");
+    assert!(body.is_empty(), "{body:?}");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    let reject = flow_line(&flows, &["8443", "REJECT"], Duration::from_secs(2));
+    assert_eq!(reject[12..], ENDPOINT_SG_REJECT, "{reject:?}");
 }
