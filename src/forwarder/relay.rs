@@ -111,32 +111,46 @@ pub(crate) async fn relay(
     buffer: usize,
     cut_rx: watch::Receiver<Option<BlockedBy>>,
 ) -> Ended {
-    let Pacers { up, down } = pacers;
-    let (up_ended, down_ended) = (AtomicBool::new(false), AtomicBool::new(false));
-    let (up_ended, down_ended) = (&up_ended, &down_ended);
-    macro_rules! both_ways {
-        ($cr:expr, $cw:expr, $br:expr, $bw:expr) => {
-            tokio::select! {
-                _ = async {
-                    tokio::try_join!(
-                        pump($cr, $bw, up, &counters.up, buffer, [up_ended, down_ended]),
-                        pump($br, $cw, down, &counters.down, buffer, [down_ended, up_ended]),
-                    )
-                } => Ended::Closed,
-                reason = cut(cut_rx) => Ended::Cut(reason),
-            }
-        };
-    }
-    let (cr, cw) = client.split();
+    let client = client.split();
     match backend {
         BackendConn::Tcp(mut stream) => {
-            let (br, bw) = stream.split();
-            both_ways!(cr, cw, br, bw)
+            let backend = stream.split();
+            both_ways(client, backend, pacers, counters, buffer, cut_rx).await
         }
         BackendConn::Local(stream) => {
-            let (br, bw) = tokio::io::split(stream);
-            both_ways!(cr, cw, br, bw)
+            let backend = tokio::io::split(stream);
+            both_ways(client, backend, pacers, counters, buffer, cut_rx).await
         }
+    }
+}
+
+/// [`relay`] on the (read, write) halves of each side.
+async fn both_ways<CR, CW, BR, BW>(
+    (client_r, client_w): (CR, CW),
+    (backend_r, backend_w): (BR, BW),
+    pacers: Pacers<'_>,
+    counters: &Counters,
+    buffer: usize,
+    cut_rx: watch::Receiver<Option<BlockedBy>>,
+) -> Ended
+where
+    CR: AsyncRead + Unpin,
+    CW: AsyncWrite + Unpin,
+    BR: AsyncRead + Unpin,
+    BW: AsyncWrite + Unpin,
+{
+    let Pacers { up, down } = pacers;
+    let (up_ended, down_ended) = (AtomicBool::new(false), AtomicBool::new(false));
+    let ended_up = [&up_ended, &down_ended];
+    let ended_down = [&down_ended, &up_ended];
+    tokio::select! {
+        _ = async {
+            tokio::try_join!(
+                pump(client_r, backend_w, up, &counters.up, buffer, ended_up),
+                pump(backend_r, client_w, down, &counters.down, buffer, ended_down),
+            )
+        } => Ended::Closed,
+        reason = cut(cut_rx) => Ended::Cut(reason),
     }
 }
 
