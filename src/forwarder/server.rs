@@ -20,10 +20,9 @@ use super::relay::{Counters, Ended, Pacers, relay};
 use super::source::LoopbackSources;
 use super::{ForwardError, ForwardSpec, HostResolver};
 use crate::model::Bandwidth;
-use crate::policy::{BlockedBy, FlowDirection, FlowKey, Initiator, PolicySnapshot, Proto, Verdict};
-
-/// A consumer's ephemeral ports: Linux's default range (Part A §5).
-const EPHEMERAL: (u16, u16) = (32768, 60999);
+use crate::policy::{
+    BlockedBy, FlowDirection, FlowKey, Initiator, PolicySnapshot, Proto, Verdict, ephemeral_port,
+};
 
 /// Tuning of the forwarder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,10 +95,7 @@ struct ListenerState {
 impl ListenerState {
     /// The next ephemeral port of FROM, round the range.
     fn next_port(&self) -> u16 {
-        let span = u64::from(EPHEMERAL.1 - EPHEMERAL.0) + 1;
-        let n = self.ports.fetch_add(1, Ordering::Relaxed);
-        // `n % span` < span <= 28,232: the sum stays within the range.
-        EPHEMERAL.0 + u16::try_from(n % span).unwrap_or(0)
+        ephemeral_port(self.ports.fetch_add(1, Ordering::Relaxed))
     }
 
     /// HOST's address, resolved once per policy generation: DNS only changes with one.

@@ -35,6 +35,17 @@ pub enum Initiator {
     Provider(String),
 }
 
+/// The first and last ephemeral port a consumer uses: Linux's default range (Part A §5).
+pub const EPHEMERAL_PORTS: (u16, u16) = (32768, 60999);
+
+/// The `n`th ephemeral port of a host (counting from 0): its ports go in sequence and
+/// wrap round [`EPHEMERAL_PORTS`].
+pub fn ephemeral_port(n: u64) -> u16 {
+    let span = u64::from(EPHEMERAL_PORTS.1 - EPHEMERAL_PORTS.0) + 1;
+    // `n % span` < span <= 28,232: the sum stays within the range.
+    EPHEMERAL_PORTS.0 + u16::try_from(n % span).unwrap_or(0)
+}
+
 /// A flow's 5-tuple as the consumer sends it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FlowKey {

@@ -696,3 +696,13 @@ fn tracking_cuts_flows_on_state_changes_and_removed_enis() {
         Some(BlockedBy::kind(BlockKind::NoRoute))
     );
 }
+
+#[test]
+fn ephemeral_ports_go_in_sequence_and_wrap_round_the_range() {
+    use super::{EPHEMERAL_PORTS, ephemeral_port};
+    assert_eq!(ephemeral_port(0), 32768);
+    assert_eq!(ephemeral_port(1), 32769);
+    let last = u64::from(EPHEMERAL_PORTS.1 - EPHEMERAL_PORTS.0);
+    assert_eq!(ephemeral_port(last), 60999);
+    assert_eq!(ephemeral_port(last + 1), 32768);
+}

@@ -17,11 +17,8 @@ use super::host::{HostKind, hosts_of};
 use super::resolver::{PUBLIC_RESOLVER, Resolver};
 use super::steps::{Goal, StepApps, Stream};
 use crate::model::{Bandwidth, Proto, Topology};
-use crate::policy::{BlockedBy, Initiator, PolicySnapshot};
+use crate::policy::{BlockedBy, Initiator, PolicySnapshot, ephemeral_port};
 use crate::scenario::Direction;
-
-/// The first and last ephemeral port a consumer uses (Linux's default range).
-pub const EPHEMERAL_PORTS: (u16, u16) = (32768, 60999);
 
 /// How long `resolve` waits for the resolver's answer before giving up.
 pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -62,8 +59,8 @@ pub struct Network {
     gate: Gate,
     bandwidth: Bandwidth,
     seed: u64,
-    /// The next ephemeral port of each host, kept across steps and updates.
-    next_port: IndexMap<String, u16>,
+    /// How many ephemeral ports each host has used, kept across steps and updates.
+    ports_used: IndexMap<String, u64>,
     pattern: Arc<Pattern>,
     resolver: Option<Box<dyn Resolver + Send + Sync>>,
 }
@@ -77,7 +74,7 @@ impl Network {
             gate: Gate::new(policy, topology.bandwidth),
             bandwidth: topology.bandwidth,
             seed,
-            next_port: IndexMap::new(),
+            ports_used: IndexMap::new(),
             pattern: Arc::new(Pattern::new(seed)),
             resolver: None,
         }
@@ -319,14 +316,9 @@ impl Network {
     /// The next ephemeral port of host `h`, in sequence, wrapping in the range.
     fn ephemeral_port(&mut self, h: usize) -> u16 {
         let name = self.fabric.hosts[h].name.clone();
-        let next = self.next_port.entry(name).or_insert(EPHEMERAL_PORTS.0);
-        let port = *next;
-        *next = if port >= EPHEMERAL_PORTS.1 {
-            EPHEMERAL_PORTS.0
-        } else {
-            port + 1
-        };
-        port
+        let used = self.ports_used.entry(name).or_insert(0);
+        *used += 1;
+        ephemeral_port(*used - 1)
     }
 
     fn open_tcp(
