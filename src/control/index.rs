@@ -35,6 +35,11 @@ impl Index {
             .push(key.to_string());
     }
 
+    /// The key of the endpoint whose ID is `id`.
+    pub(super) fn endpoint_key(&self, id: &str) -> Option<&str> {
+        self.endpoint_ids.get(id).map(String::as_str)
+    }
+
     /// The keys of VPC `vpc`'s endpoints.
     pub(super) fn endpoints_of(&self, vpc: &str) -> &[String] {
         self.vpc_endpoints.get(vpc).map_or(&[], Vec::as_slice)

@@ -33,7 +33,7 @@ pub use provider::{CreateServiceConfiguration, ModifyServiceConfiguration, Servi
 pub use service::ServiceInfo;
 pub use tags::TAGS_PER_RESOURCE;
 
-use crate::model::{IdGen, Topology};
+use crate::model::{Endpoint, IdGen, Topology};
 use alloc::Allocator;
 use lifecycle::Transition;
 
@@ -239,6 +239,12 @@ impl ControlPlane {
                 format!("The vpc ID '{vpc}' does not exist"),
             )
         })
+    }
+
+    /// The endpoint whose ID is `id` (indexed: no scan of the endpoints).
+    pub(crate) fn endpoint_by_id(&self, id: &str) -> Option<&Endpoint> {
+        let key = self.index.endpoint_key(id)?;
+        self.topology.endpoints.get(key)
     }
 
     /// The key of the endpoint named `name`, or whose ID is `name`.

@@ -22,7 +22,7 @@ enum Home {
 impl ControlPlane {
     /// The tags of the resource with ID `id`, in the order they were set.
     pub fn tags_of(&self, id: &str) -> IndexMap<String, String> {
-        if let Some(e) = self.topology.endpoints.values().find(|e| e.id == id) {
+        if let Some(e) = self.endpoint_by_id(id) {
             return e.tags.clone();
         }
         self.tags.get(id).cloned().unwrap_or_default()
@@ -139,7 +139,7 @@ impl ControlPlane {
                 .and_then(|n| self.notification_owner(n));
             (owner, Home::Side, ErrorCode::InvalidConnectionNotification)
         } else if id.starts_with("vpce-") {
-            match t.endpoints.values().find(|e| e.id == id) {
+            match self.endpoint_by_id(id) {
                 Some(e) => (
                     Some(e.account.as_str()),
                     Home::Endpoint(e.name.clone()),
