@@ -110,3 +110,18 @@ pub fn main() -> ExitCode {
         }
     }
 }
+
+/// The VPC's scenario name, given its name or its ID.
+fn vpc_name(control: &crate::control::ControlPlane, given: &str) -> anyhow::Result<String> {
+    let vpcs = &control.topology().vpcs;
+    if vpcs.contains_key(given) {
+        return Ok(given.to_string());
+    }
+    match vpcs.values().find(|v| v.id == given) {
+        Some(vpc) => Ok(vpc.name.clone()),
+        None => anyhow::bail!(
+            "no VPC named `{given}` in the scenario (it has: {})",
+            vpcs.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+    }
+}

@@ -329,31 +329,16 @@ impl Serving {
     }
 }
 
-/// The VPC's scenario name, given its name or its ID.
-fn vpc_name(control: &ControlPlane, given: &str) -> anyhow::Result<String> {
-    let vpcs = &control.topology().vpcs;
-    if vpcs.contains_key(given) {
-        return Ok(given.to_string());
-    }
-    match vpcs.values().find(|v| v.id == given) {
-        Some(vpc) => Ok(vpc.name.clone()),
-        None => bail!(
-            "no VPC named `{given}` in the scenario (it has: {})",
-            vpcs.keys().cloned().collect::<Vec<_>>().join(", ")
-        ),
-    }
-}
-
 /// Turns `--dns` flags into listeners.
 fn listeners(control: &ControlPlane, args: &ServeArgs) -> anyhow::Result<Vec<Listener>> {
     let default_view = match &args.vpc {
-        Some(vpc) => ViewId::Vpc(vpc_name(control, vpc)?),
+        Some(vpc) => ViewId::Vpc(super::vpc_name(control, vpc)?),
         None => ViewId::Public,
     };
     let mut out = Vec::new();
     for spec in &args.dns {
         let (view, addr) = match spec.split_once('=') {
-            Some((vpc, addr)) => (ViewId::Vpc(vpc_name(control, vpc)?), addr),
+            Some((vpc, addr)) => (ViewId::Vpc(super::vpc_name(control, vpc)?), addr),
             None => (default_view.clone(), spec.as_str()),
         };
         let addr: SocketAddr = addr.parse().with_context(|| {

@@ -32,16 +32,7 @@ pub(super) fn run(args: &ZoneArgs) -> anyhow::Result<ExitCode> {
     let control = &scenario.control;
     let view = match &args.vpc {
         None => ViewId::Public,
-        Some(given) => {
-            let vpcs = &control.topology().vpcs;
-            match vpcs
-                .get(given)
-                .or_else(|| vpcs.values().find(|v| &v.id == given))
-            {
-                Some(vpc) => ViewId::Vpc(vpc.name.clone()),
-                None => anyhow::bail!("no VPC named `{given}` in the scenario"),
-            }
-        }
+        Some(given) => ViewId::Vpc(super::vpc_name(control, given)?),
     };
     let snapshot = DnsSnapshot::compile(control);
     for path in zonefile::write_dir(&snapshot, &view, &args.out)? {
