@@ -1,9 +1,8 @@
 //! The token buckets of the forwarder: one per (endpoint, AZ ID, direction), shared by
 //! every flow of that endpoint in that AZ, found once per flow.
 //!
-//! [`crate::policy::Buckets`] keys its map by owned strings, so each reservation would
-//! allocate two and take one lock for every bucket of every flow. Here a flow looks its
-//! pair of buckets up once and then locks only the bucket of its direction. A new
+//! A flow looks its pair of buckets up once and then locks only the bucket of its
+//! direction: no strings allocated and no table-wide lock per reservation. A new
 //! bandwidth ([`Meters::set_bandwidth`]) replaces every bucket, live flows' too: each
 //! reservation checks an epoch and looks its bucket up again when it moved.
 
@@ -14,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::time::Instant;
 
 use crate::model::Bandwidth;
-use crate::policy::{Buckets, FlowDirection, TokenBucket};
+use crate::policy::{FlowDirection, TokenBucket, bucket_limits};
 
 /// Both directions' buckets of one endpoint in one AZ.
 type Pair = Arc<[Mutex<TokenBucket>; 2]>;
@@ -36,7 +35,7 @@ pub(crate) struct Meters {
 impl Meters {
     /// Buckets at `bandwidth`, created full on first use; time counts from `start`.
     pub(crate) fn new(bandwidth: Bandwidth, start: Instant) -> Self {
-        let (rate, burst) = Buckets::new(bandwidth).limits();
+        let (rate, burst) = bucket_limits(bandwidth);
         Self {
             start,
             epoch: AtomicU64::new(0),
@@ -50,7 +49,7 @@ impl Meters {
 
     /// Replaces every bucket (a new topology's `[bandwidth]`); they start full.
     pub(crate) fn set_bandwidth(&self, bandwidth: Bandwidth) {
-        let (rate, burst) = Buckets::new(bandwidth).limits();
+        let (rate, burst) = bucket_limits(bandwidth);
         let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
         *table = Table {
             rate,

@@ -5,7 +5,6 @@
 //! granularity loses or invents a token. Reservations that exceed the level put the bucket
 //! in debt: later ones queue behind them, and no byte is ever dropped.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::model::Bandwidth;
@@ -81,50 +80,14 @@ pub enum FlowDirection {
     FromService,
 }
 
-/// One bucket per (endpoint, AZ ID, direction), created on first use from the
-/// topology's [`Bandwidth`], shared by every flow of that endpoint in that AZ.
-#[derive(Debug, Clone)]
-pub struct Buckets {
-    rate: u64,
-    burst: u64,
-    buckets: HashMap<(String, String, FlowDirection), TokenBucket>,
-}
-
-impl Buckets {
-    /// Buckets at `bandwidth`'s rate and size.
-    pub fn new(bandwidth: Bandwidth) -> Self {
-        // `as` saturates: an absurdly large rate means "unlimited".
-        let rate = (bandwidth.per_az_gbps * 1e9).round() as u64;
-        let burst = (bandwidth.burst_mbit * 1e6).round() as u64;
-        Self {
-            rate,
-            burst,
-            buckets: HashMap::new(),
-        }
-    }
-
-    /// The rate in bits/s and size in bits of every bucket.
-    pub fn limits(&self) -> (u64, u64) {
-        (self.rate, self.burst)
-    }
-
-    /// Reserves `bytes` in the bucket of (`endpoint`, `az_id`, `dir`); returns when they
-    /// may be sent.
-    pub fn reserve(
-        &mut self,
-        endpoint: &str,
-        az_id: &str,
-        dir: FlowDirection,
-        now: Duration,
-        bytes: u64,
-    ) -> Duration {
-        let key = (endpoint.to_string(), az_id.to_string(), dir);
-        let (rate, burst) = (self.rate, self.burst);
-        self.buckets
-            .entry(key)
-            .or_insert_with(|| TokenBucket::new(rate, burst, now))
-            .reserve(now, bytes)
-    }
+/// The rate in bits/s and size in bits of every bucket at `bandwidth`. There is one
+/// bucket per (endpoint, AZ ID, direction), shared by every flow of that endpoint in
+/// that AZ; the forwarder's `Meters` and the fabric's gate each keep such a table.
+pub fn bucket_limits(bandwidth: Bandwidth) -> (u64, u64) {
+    // `as` saturates: an absurdly large rate means "unlimited".
+    let rate = (bandwidth.per_az_gbps * 1e9).round() as u64;
+    let burst = (bandwidth.burst_mbit * 1e6).round() as u64;
+    (rate, burst)
 }
 
 #[cfg(test)]
@@ -193,35 +156,12 @@ mod tests {
     }
 
     #[test]
-    fn one_bucket_per_endpoint_az_and_direction() {
+    fn limits_come_from_the_bandwidth_in_bits() {
         let bw = Bandwidth {
             per_az_gbps: 0.000_008,
             burst_mbit: 0.008,
         }; // 8 kbit/s, 8 kbit
-        let mut b = Buckets::new(bw);
-        assert_eq!(b.limits(), (8_000, 8_000));
-        let t0 = Duration::ZERO;
-        assert_eq!(
-            b.reserve("e", "az1", FlowDirection::ToService, t0, 1_000),
-            t0
-        );
-        // The same bucket is empty now; the others are still full.
-        assert_eq!(
-            b.reserve("e", "az1", FlowDirection::ToService, t0, 1_000),
-            Duration::from_secs(1)
-        );
-        assert_eq!(
-            b.reserve("e", "az1", FlowDirection::FromService, t0, 1_000),
-            t0
-        );
-        assert_eq!(
-            b.reserve("e", "az2", FlowDirection::ToService, t0, 1_000),
-            t0
-        );
-        assert_eq!(
-            b.reserve("f", "az1", FlowDirection::ToService, t0, 1_000),
-            t0
-        );
+        assert_eq!(bucket_limits(bw), (8_000, 8_000));
     }
 
     proptest! {

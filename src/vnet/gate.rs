@@ -15,8 +15,8 @@ use crate::model::{Backend, Bandwidth};
 use indexmap::IndexMap;
 
 use crate::policy::{
-    BlockKind, BlockedBy, Buckets, FlowDirection, FlowKey, Initiator, PolicySnapshot, TokenBucket,
-    Verdict,
+    BlockKind, BlockedBy, FlowDirection, FlowKey, Initiator, PolicySnapshot, TokenBucket, Verdict,
+    bucket_limits,
 };
 
 /// What the fabric does with a flow's packets.
@@ -152,13 +152,13 @@ impl Gate {
     }
 
     /// The index of the bucket of (`endpoint`, `az_id`, `dir`), full when first used,
-    /// at the rate and size `policy::Buckets` gives every bucket.
+    /// at the rate and size of [`bucket_limits`].
     fn bucket(&mut self, endpoint: &str, az_id: &str, dir: FlowDirection, now: Duration) -> usize {
         let key = (endpoint.to_string(), az_id.to_string(), dir);
         if let Some(&i) = self.index.get(&key) {
             return i;
         }
-        let (rate, burst) = Buckets::new(self.bandwidth).limits();
+        let (rate, burst) = bucket_limits(self.bandwidth);
         self.buckets.push(TokenBucket::new(rate, burst, now));
         self.index.insert(key, self.buckets.len() - 1);
         self.buckets.len() - 1
