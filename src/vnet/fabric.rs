@@ -441,25 +441,22 @@ impl Fabric {
             dst_port: hdr.dst_port,
             proto,
         };
-        let eni_at_dst = self.hosts.iter().position(|s| {
-            matches!(s.kind, HostKind::Eni { .. })
-                && s.ip == hdr.dst
-                && s.vpc.is_some()
-                && s.vpc == client.vpc
-        });
         let Decision {
             action,
             blocked,
             server,
             meter,
             backend,
-        } = gate.decide(
-            now,
-            &initiator,
-            &key,
-            client,
-            eni_at_dst.map(|i| &self.hosts[i]),
-        );
+        } = gate.decide(now, &initiator, &key, client, || {
+            // Only a drop needs it (a reply-path drop answers from the ENI): no scan of
+            // the hosts for an allowed flow.
+            self.hosts.iter().find(|s| {
+                matches!(s.kind, HostKind::Eni { .. })
+                    && s.ip == hdr.dst
+                    && s.vpc.is_some()
+                    && s.vpc == client.vpc
+            })
+        });
         let server = server.and_then(|name| self.by_name.get(&name).copied());
         let latency = match server {
             Some(s) if self.hosts[s].same_az(&self.hosts[h]) => SAME_AZ_LATENCY,

@@ -81,15 +81,15 @@ impl Gate {
         }
     }
 
-    /// Decides a new flow from `client`; `eni_at_dst` is the ENI that holds the
-    /// destination address in the client's VPC, if any.
-    pub(crate) fn decide(
+    /// Decides a new flow from `client`; `eni_at_dst` finds the ENI that holds the
+    /// destination address in the client's VPC, if any, and is called only for a drop.
+    pub(crate) fn decide<'h>(
         &mut self,
         now: Duration,
         initiator: &Initiator,
         key: &FlowKey,
         client: &Host,
-        eni_at_dst: Option<&Host>,
+        eni_at_dst: impl FnOnce() -> Option<&'h Host>,
     ) -> Decision {
         match self.policy.decide(initiator, key) {
             Verdict::Allow(admitted) => Decision {
@@ -113,7 +113,7 @@ impl Gate {
                 backend: Some(admitted.backend),
             },
             Verdict::Block(blocked) => {
-                let reply_path = eni_at_dst.filter(|eni| on_reply_path(&blocked, client, eni));
+                let reply_path = eni_at_dst().filter(|eni| on_reply_path(&blocked, client, eni));
                 Decision {
                     action: if reply_path.is_some() {
                         Action::DropReply
