@@ -78,18 +78,6 @@ impl PolicySnapshot {
     /// Compiles `topology`: group references are expanded to member addresses, rules of
     /// every host's and ENI's groups are merged, NACL entries are sorted.
     pub fn compile(topology: &Topology) -> Self {
-        let vpc_index: HashMap<&str, usize> = topology
-            .vpcs
-            .keys()
-            .enumerate()
-            .map(|(i, k)| (k.as_str(), i))
-            .collect();
-        let nacl_index: HashMap<&str, usize> = topology
-            .nacls
-            .keys()
-            .enumerate()
-            .map(|(i, k)| (k.as_str(), i))
-            .collect();
         let nacls = topology
             .nacls
             .values()
@@ -99,15 +87,15 @@ impl PolicySnapshot {
                 outbound: NaclRules::compile(&n.outbound),
             })
             .collect();
-        let mut subnet_index = HashMap::new();
+        // One entry per subnet, in the topology's order: a subnet's index is its
+        // position there.
         let mut subnets = Vec::new();
-        for (key, s) in &topology.subnets {
+        for s in topology.subnets.values() {
             // A subnet whose NACL is unknown gets none that allows: fail closed.
-            let nacl = nacl_index
-                .get(s.nacl.as_str())
-                .copied()
+            let nacl = topology
+                .nacls
+                .get_index_of(s.nacl.as_str())
                 .unwrap_or(usize::MAX);
-            subnet_index.insert(key.as_str(), subnets.len());
             subnets.push(SubnetEntry {
                 name: s.name.clone(),
                 nacl,
@@ -177,7 +165,7 @@ impl PolicySnapshot {
             let Some(subnet) = topology.subnets.get(&inst.subnet) else {
                 continue;
             };
-            let Some(&vpc) = vpc_index.get(subnet.vpc.as_str()) else {
+            let Some(vpc) = topology.vpcs.get_index_of(subnet.vpc.as_str()) else {
                 continue;
             };
             hosts.insert(
@@ -189,7 +177,7 @@ impl PolicySnapshot {
                         az_id: Some(subnet.az_id.clone()),
                     },
                     vpc,
-                    subnet: subnet_index.get(inst.subnet.as_str()).copied(),
+                    subnet: topology.subnets.get_index_of(inst.subnet.as_str()),
                     egress: Some(union(&inst.security_groups, false)),
                     sg_name: single_name(&inst.security_groups),
                     account_id: account_of(subnet.vpc.as_str()),
@@ -197,7 +185,7 @@ impl PolicySnapshot {
             );
         }
         for net in topology.onprem.values() {
-            let Some(&vpc) = vpc_index.get(net.vpc.as_str()) else {
+            let Some(vpc) = topology.vpcs.get_index_of(net.vpc.as_str()) else {
                 continue;
             };
             for (name, ip) in &net.hosts {
@@ -225,13 +213,13 @@ impl PolicySnapshot {
             if !ep.state.has_enis() {
                 continue;
             }
-            let (Some(subnet), Some(&subnet_idx)) = (
+            let (Some(subnet), Some(subnet_idx)) = (
                 topology.subnets.get(&eni.subnet),
-                subnet_index.get(eni.subnet.as_str()),
+                topology.subnets.get_index_of(eni.subnet.as_str()),
             ) else {
                 continue;
             };
-            let Some(&vpc) = vpc_index.get(subnet.vpc.as_str()) else {
+            let Some(vpc) = topology.vpcs.get_index_of(subnet.vpc.as_str()) else {
                 continue;
             };
             let (ports, backend) = match ServiceInfo::of(topology, &ep.service) {
