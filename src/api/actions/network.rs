@@ -339,12 +339,12 @@ pub(super) fn describe_network_interfaces(call: &mut Call<'_>) -> Result<Xml, Ap
         })
         .collect();
     let known: Vec<String> = mine.iter().map(|e| e.id.clone()).collect();
-    if let Some(id) = ids.iter().find(|id| !known.contains(id)) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidParameterValue,
-            format!("The networkInterface ID '{id}' does not exist"),
-        ));
-    }
+    all_known(
+        &ids,
+        &known,
+        ErrorCode::InvalidParameterValue,
+        "networkInterface",
+    )?;
     let owner = account_id(control, call.caller);
     let mut selected = Vec::new();
     for eni in mine {

@@ -1,6 +1,8 @@
 //! DescribeVpcEndpointServices: the catalog and providers' services, as the caller's
 //! account sees them (its AZ names, only the AZs it shares with the service).
 
+use indexmap::IndexMap;
+
 use super::{Call, keep, next_token, one, paginate};
 use crate::api::protocol::Xml;
 use crate::control::{ApiError, ErrorCode, ServiceInfo};
@@ -20,7 +22,7 @@ pub(super) fn describe_services(call: &mut Call<'_>) -> Result<Xml, ApiError> {
         }
     }
     let region = control.topology().region.name().to_string();
-    let mut selected: Vec<ServiceInfo> = Vec::new();
+    let mut selected: Vec<(ServiceInfo, IndexMap<String, String>)> = Vec::new();
     for s in all {
         if !names.is_empty() && !names.contains(&s.service_name) {
             continue;
@@ -39,17 +41,17 @@ pub(super) fn describe_services(call: &mut Call<'_>) -> Result<Xml, ApiError> {
             _ => None,
         })?;
         if passes {
-            selected.push(s);
+            selected.push((s, tags));
         }
     }
     let (page, token) = paginate(selected, p, 1000)?;
     let mut details = Vec::new();
-    for s in &page {
-        details.push((s, control.service_azs(s, call.caller)?));
+    for (s, tags) in &page {
+        details.push((s, tags, control.service_azs(s, call.caller)?));
     }
     let mut x = Xml::new();
-    x.strings("serviceNameSet", page.iter().map(|s| &s.service_name));
-    x.set("serviceDetailSet", details, |x, (s, azs)| {
+    x.strings("serviceNameSet", page.iter().map(|(s, _)| &s.service_name));
+    x.set("serviceDetailSet", details, |x, (s, tags, azs)| {
         x.text("serviceName", &s.service_name);
         x.text("serviceId", &s.service_id);
         x.set("serviceType", ["Interface"], |x, t| {
@@ -73,12 +75,7 @@ pub(super) fn describe_services(call: &mut Call<'_>) -> Result<Xml, ApiError> {
         x.bool("acceptanceRequired", s.acceptance_required);
         x.bool("managesVpcEndpoints", false);
         x.text("payerResponsibility", "ServiceOwner");
-        let tags = if s.is_aws() {
-            Default::default()
-        } else {
-            control.tags_of(&s.service_id)
-        };
-        x.tag_set(&tags);
+        x.tag_set(tags);
         if !s.private_dns_names.is_empty() {
             x.text("privateDnsNameVerificationState", "verified");
         }
