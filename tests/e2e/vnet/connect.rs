@@ -1,15 +1,10 @@
 //! `connect`: handshake latency, MSS clamping, and drops with the right reason.
 
-use std::time::Duration;
-
 use vpcesim::model::Proto;
 use vpcesim::policy::BlockKind;
 use vpcesim::vnet::{CROSS_AZ_LATENCY, PATH_MSS, PATH_MTU, SAME_AZ_LATENCY};
 
-use super::fixture::{eni, host, network, world};
-
-const T0: Duration = Duration::from_secs(1);
-const TIMEOUT: Duration = Duration::from_secs(5);
+use super::fixture::{T0, TIMEOUT, eni, host, network, world};
 
 #[test]
 fn handshake_takes_one_round_trip_within_an_az() {

@@ -9,6 +9,11 @@ use vpcesim::control::ControlPlane;
 use vpcesim::policy::{Initiator, PolicySnapshot};
 use vpcesim::vnet::Network;
 
+/// When the tests' steps start, in simulated time.
+pub(crate) const T0: Duration = Duration::from_secs(1);
+/// How long a step may take, in simulated time.
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The base topology; `extra` is appended (bandwidth, NACLs, ...).
 pub(crate) fn world(extra: &str) -> ControlPlane {
     world_with_nacl(extra, "")

@@ -1,13 +1,8 @@
 //! `transfer`: digests, the bucket's rate, streams sharing a bucket.
 
-use std::time::Duration;
-
 use vpcesim::scenario::Direction;
 
-use super::fixture::{eni, host, network, world};
-
-const T0: Duration = Duration::from_secs(1);
-const TIMEOUT: Duration = Duration::from_secs(5);
+use super::fixture::{T0, TIMEOUT, eni, host, network, world};
 
 fn within(value: f64, target: f64, tolerance: f64) -> bool {
     (value - target).abs() <= target * tolerance
@@ -73,9 +68,10 @@ fn segments_are_clamped_to_the_path_mtu() {
 }
 
 #[test]
-fn a_corrupted_digest_would_show() {
-    // Two transfers of the same size from different hosts both check out: the digest
-    // depends on every byte, and each stream's pattern is its own.
+fn two_streams_each_deliver_intact() {
+    // One upload split over two streams: each stream's bytes, from its own offset of the
+    // pattern, check out. (That a misplaced segment changes the digest is the pattern's
+    // unit test, `vnet::apps`.)
     let control = world("");
     let mut net = network(&control);
     let a = net.transfer(
