@@ -60,6 +60,16 @@ impl<'a> Loader<'a> {
         LoadError::at(self.file, self.source, span, message)
     }
 
+    /// The value of `key`, which must be a finite number above 0.
+    pub(super) fn positive(&self, value: &S<f64>, key: &str) -> Result<f64> {
+        let v = *value.get_ref();
+        if v.is_finite() && v > 0.0 {
+            Ok(v)
+        } else {
+            Err(self.err(value.span(), format!("`{key}` must be a number above 0")))
+        }
+    }
+
     fn load(mut self, raw: RawScenario) -> Result<Scenario> {
         if raw.name.get_ref().trim().is_empty() {
             return Err(self.err(raw.name.span(), "`name` must not be empty"));
@@ -127,10 +137,7 @@ impl<'a> Loader<'a> {
             (&raw.burst_mbit, &mut bandwidth.burst_mbit, "burst_mbit"),
         ] {
             if let Some(v) = value {
-                if !(v.get_ref().is_finite() && *v.get_ref() > 0.0) {
-                    return Err(self.err(v.span(), format!("`{key}` must be a number above 0")));
-                }
-                *slot = *v.get_ref();
+                *slot = self.positive(v, key)?;
             }
         }
         self.topology.bandwidth = bandwidth;

@@ -121,14 +121,7 @@ impl<'l, 'a> StepLoader<'l, 'a> {
                 let hint = if allowed.is_empty() {
                     format!("`{action}` takes no parameters")
                 } else {
-                    format!(
-                        "`{action}` takes {}",
-                        allowed
-                            .iter()
-                            .map(|k| format!("`{k}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
+                    format!("`{action}` takes {}", backticked(allowed))
                 };
                 return Err(self.err(
                     span,
@@ -512,14 +505,7 @@ impl<'l, 'a> StepLoader<'l, 'a> {
                 let hint = if allowed.is_empty() {
                     "it checks nothing".to_string()
                 } else {
-                    format!(
-                        "it checks {}",
-                        allowed
-                            .iter()
-                            .map(|k| format!("`{k}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
+                    format!("it checks {}", backticked(allowed))
                 };
                 return Err(self.err(
                     span,
@@ -601,10 +587,7 @@ impl<'l, 'a> StepLoader<'l, 'a> {
             (&e.seconds, &mut expect.seconds, "seconds"),
         ] {
             if let Some(v) = value {
-                if !(v.get_ref().is_finite() && *v.get_ref() > 0.0) {
-                    return Err(self.err(v.span(), format!("`{key}` must be a number above 0")));
-                }
-                *slot = Some(*v.get_ref());
+                *slot = Some(self.loader.positive(v, key)?);
             }
         }
         if let Some(t) = &e.tolerance {
@@ -861,4 +844,12 @@ fn expect_keys_of(e: &RawExpect) -> Vec<(&'static str, Range<usize>)> {
         .into_iter()
         .filter_map(|(k, s)| s.map(|s| (k, s)))
         .collect()
+}
+
+/// `keys` as a list for a message: `` `a`, `b` ``.
+fn backticked(keys: &[&str]) -> String {
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
