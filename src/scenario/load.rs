@@ -117,8 +117,7 @@ impl<'a> Loader<'a> {
         }
         control.advance(Duration::ZERO);
 
-        self.topology = control.topology().clone();
-        let steps = StepLoader::new(&self).load(&raw.steps)?;
+        let steps = StepLoader::new(&self, control.topology()).load(&raw.steps)?;
         Ok(Scenario {
             name: raw.name.into_inner(),
             description: raw.description,
@@ -417,18 +416,20 @@ impl<'a> Loader<'a> {
 
     /// Resolves a security group or NACL reference to its key: a declared name,
     /// `VPC/default`, or `default` where one VPC is meant.
+    /// The key in `table` (security groups or NACLs) of `name`, where `VPC/default` and,
+    /// in a file with one VPC of `vpcs`, `default` name a VPC's default one.
     pub(super) fn group_key<T>(
         &self,
         name: &S<String>,
         vpc: Option<&str>,
-        table: &IndexMap<String, T>,
+        (vpcs, table): (&IndexMap<String, Vpc>, &IndexMap<String, T>),
         kind: &str,
     ) -> Result<String> {
         let text = name.get_ref();
         if text == "default" {
             let vpc = vpc.map(str::to_string).or_else(|| {
-                (self.topology.vpcs.len() == 1)
-                    .then(|| self.topology.vpcs.keys().next().cloned())
+                (vpcs.len() == 1)
+                    .then(|| vpcs.keys().next().cloned())
                     .flatten()
             });
             return match vpc {
@@ -444,7 +445,7 @@ impl<'a> Loader<'a> {
         }
         if let Some((vpc, rest)) = text.split_once('/')
             && rest == "default"
-            && !self.topology.vpcs.contains_key(vpc)
+            && !vpcs.contains_key(vpc)
         {
             return Err(self.err(name.span(), format!("unknown VPC `{vpc}` in `{text}`")));
         }
@@ -633,8 +634,12 @@ impl<'a> Loader<'a> {
             };
             let nacl = match &raw.nacl {
                 Some(n) => {
-                    let key =
-                        self.group_key(n, Some(&vpc_name), &self.topology.nacls, "network ACL")?;
+                    let key = self.group_key(
+                        n,
+                        Some(&vpc_name),
+                        (&self.topology.vpcs, &self.topology.nacls),
+                        "network ACL",
+                    )?;
                     if self.topology.nacls[&key].vpc != vpc_name {
                         return Err(self.err(
                             n.span(),
@@ -697,9 +702,11 @@ impl<'a> Loader<'a> {
         for (name, raw) in groups {
             let raw = raw.get_ref();
             let vpc = self.topology.security_groups[name.get_ref()].vpc.clone();
-            let ingress = self.sg_rules(raw.ingress.as_deref().unwrap_or_default(), &vpc)?;
+            let declared = (&self.topology.vpcs, &self.topology.security_groups);
+            let ingress =
+                self.sg_rules(raw.ingress.as_deref().unwrap_or_default(), &vpc, declared)?;
             let egress = match &raw.egress {
-                Some(rules) => self.sg_rules(rules, &vpc)?,
+                Some(rules) => self.sg_rules(rules, &vpc, declared)?,
                 None => vec![allow_all_egress()],
             };
             let group = &mut self.topology.security_groups[name.get_ref()];
@@ -710,7 +717,14 @@ impl<'a> Loader<'a> {
     }
 
     /// Validates security group rules; `sg` references resolve within `vpc`.
-    pub(super) fn sg_rules(&self, raw: &[S<RawSgRule>], vpc: &str) -> Result<Vec<SgRule>> {
+    /// The rules of a group in `vpc`; `groups` are the security groups a rule may name,
+    /// in `vpcs`.
+    pub(super) fn sg_rules(
+        &self,
+        raw: &[S<RawSgRule>],
+        vpc: &str,
+        (vpcs, groups): (&IndexMap<String, Vpc>, &IndexMap<String, SecurityGroup>),
+    ) -> Result<Vec<SgRule>> {
         raw.iter()
             .map(|rule| {
                 let (whole, rule) = (rule.span(), rule.get_ref());
@@ -718,8 +732,8 @@ impl<'a> Loader<'a> {
                 let peer = match (&rule.cidr, &rule.sg) {
                     (Some(cidr), None) => Peer::Cidr(self.cidr(cidr)?),
                     (None, Some(sg)) => {
-                        let key = self.group_key(sg, Some(vpc), &self.topology.security_groups, "security group")?;
-                        if self.topology.security_groups[&key].vpc != vpc {
+                        let key = self.group_key(sg, Some(vpc), (vpcs, groups), "security group")?;
+                        if groups[&key].vpc != vpc {
                             return Err(self.err(sg.span(), format!("security group `{}` is in another VPC: vpcesim models no peering, so a rule can only name groups of `{vpc}`", sg.get_ref())));
                         }
                         Peer::Group(key)
@@ -777,7 +791,7 @@ impl<'a> Loader<'a> {
                             let key = self.group_key(
                                 g,
                                 Some(&subnet.vpc),
-                                &self.topology.security_groups,
+                                (&self.topology.vpcs, &self.topology.security_groups),
                                 "security group",
                             )?;
                             if self.topology.security_groups[&key].vpc != subnet.vpc {

@@ -11,7 +11,7 @@ use super::raw::*;
 use super::step::*;
 use super::units::{parse_duration, parse_size};
 use crate::control::ModifyEndpoint;
-use crate::model::{EndpointState, Proto};
+use crate::model::{EndpointState, Proto, Topology};
 
 /// The DNS query types a `resolve` step may ask.
 const RECORD_TYPES: &[&str] = &[
@@ -20,6 +20,8 @@ const RECORD_TYPES: &[&str] = &[
 
 pub(super) struct StepLoader<'l, 'a> {
     loader: &'l Loader<'a>,
+    /// The topology after the file's endpoints were created: what steps may name.
+    topology: &'l Topology,
     /// Endpoint names declared or created by an earlier step.
     endpoints: HashSet<String>,
 }
@@ -31,10 +33,11 @@ struct Present {
 }
 
 impl<'l, 'a> StepLoader<'l, 'a> {
-    pub(super) fn new(loader: &'l Loader<'a>) -> Self {
+    pub(super) fn new(loader: &'l Loader<'a>, topology: &'l Topology) -> Self {
         Self {
             loader,
-            endpoints: loader.topology.endpoints.keys().cloned().collect(),
+            topology,
+            endpoints: topology.endpoints.keys().cloned().collect(),
         }
     }
 
@@ -244,12 +247,10 @@ impl<'l, 'a> StepLoader<'l, 'a> {
                         format!("an endpoint named `{name}` already exists in this scenario"),
                     ));
                 }
-                if !self.loader.topology.vpcs.contains_key(c.vpc.get_ref()) {
-                    return Err(self.loader.unknown(
-                        &c.vpc,
-                        "VPC",
-                        self.loader.topology.vpcs.keys(),
-                    ));
+                if !self.topology.vpcs.contains_key(c.vpc.get_ref()) {
+                    return Err(self
+                        .loader
+                        .unknown(&c.vpc, "VPC", self.topology.vpcs.keys()));
                 }
                 self.endpoints.insert(name.clone());
                 Action::CreateEndpoint(create_request(
@@ -294,10 +295,8 @@ impl<'l, 'a> StepLoader<'l, 'a> {
             ),
             "set_vpc" => {
                 let vpc = raw.set_vpc.as_ref().expect("present");
-                if !self.loader.topology.vpcs.contains_key(vpc.get_ref()) {
-                    return Err(self
-                        .loader
-                        .unknown(vpc, "VPC", self.loader.topology.vpcs.keys()));
+                if !self.topology.vpcs.contains_key(vpc.get_ref()) {
+                    return Err(self.loader.unknown(vpc, "VPC", self.topology.vpcs.keys()));
                 }
                 Action::SetVpc {
                     vpc: vpc.get_ref().clone(),
@@ -307,11 +306,11 @@ impl<'l, 'a> StepLoader<'l, 'a> {
             }
             "set_security_group" => {
                 let name = raw.set_security_group.as_ref().expect("present");
-                let topology = &self.loader.topology;
+                let topology = &self.topology;
                 let key = self.loader.group_key(
                     name,
                     None,
-                    &topology.security_groups,
+                    (&topology.vpcs, &topology.security_groups),
                     "security group",
                 )?;
                 let vpc = topology.security_groups[&key].vpc.clone();
@@ -320,12 +319,24 @@ impl<'l, 'a> StepLoader<'l, 'a> {
                     ingress: raw
                         .ingress
                         .as_ref()
-                        .map(|r| self.loader.sg_rules(r.get_ref(), &vpc))
+                        .map(|r| {
+                            self.loader.sg_rules(
+                                r.get_ref(),
+                                &vpc,
+                                (&topology.vpcs, &topology.security_groups),
+                            )
+                        })
                         .transpose()?,
                     egress: raw
                         .egress
                         .as_ref()
-                        .map(|r| self.loader.sg_rules(r.get_ref(), &vpc))
+                        .map(|r| {
+                            self.loader.sg_rules(
+                                r.get_ref(),
+                                &vpc,
+                                (&topology.vpcs, &topology.security_groups),
+                            )
+                        })
                         .transpose()?,
                 }
             }
@@ -334,7 +345,7 @@ impl<'l, 'a> StepLoader<'l, 'a> {
                 let key = self.loader.group_key(
                     name,
                     None,
-                    &self.loader.topology.nacls,
+                    (&self.topology.vpcs, &self.topology.nacls),
                     "network ACL",
                 )?;
                 Action::SetNacl {
@@ -352,7 +363,7 @@ impl<'l, 'a> StepLoader<'l, 'a> {
                 }
             }
             "describe_service" => {
-                let topology = &self.loader.topology;
+                let topology = &self.topology;
                 let account = match &raw.account {
                     Some(a) if topology.accounts.contains_key(a.get_ref()) => a.get_ref().clone(),
                     Some(a) => {
@@ -391,7 +402,7 @@ impl<'l, 'a> StepLoader<'l, 'a> {
                 format!("`{action}` needs `from`: the instance or on-premises host that acts"),
             ));
         };
-        let topology = &self.loader.topology;
+        let topology = &self.topology;
         let known = topology.instances.contains_key(from.get_ref())
             || topology
                 .onprem
@@ -417,7 +428,7 @@ impl<'l, 'a> StepLoader<'l, 'a> {
         action: &str,
     ) -> Result<Origin> {
         if let Some(service) = from.and_then(|f| f.get_ref().strip_prefix("service:")) {
-            let topology = &self.loader.topology;
+            let topology = &self.topology;
             if topology.services.contains_key(service)
                 || crate::catalog::lookup(&topology.region, service).is_some()
             {
@@ -467,7 +478,7 @@ impl<'l, 'a> StepLoader<'l, 'a> {
                 return Err(self.err(text.span(), format!("placeholder `{{{inner}}}` names no endpoint declared or created before this step")));
             }
             if let Some(az) = az {
-                let region = self.loader.topology.region.name();
+                let region = self.topology.region.name();
                 let ok = az
                     .strip_prefix(region)
                     .is_some_and(|r| r.len() == 1 && r.bytes().all(|b| b.is_ascii_lowercase()));
@@ -622,7 +633,7 @@ impl<'l, 'a> StepLoader<'l, 'a> {
         }
         if let Some(azs) = &e.azs {
             for az in azs.get_ref() {
-                let region = self.loader.topology.region.name();
+                let region = self.topology.region.name();
                 if az
                     .get_ref()
                     .strip_prefix(region)
@@ -712,11 +723,11 @@ impl<'l, 'a> StepLoader<'l, 'a> {
             None => None,
         };
         if let Some(subnet) = &raw.subnet
-            && !self.loader.topology.subnets.contains_key(subnet.get_ref())
+            && !self.topology.subnets.contains_key(subnet.get_ref())
         {
             return Err(self
                 .loader
-                .unknown(subnet, "subnet", self.loader.topology.subnets.keys()));
+                .unknown(subnet, "subnet", self.topology.subnets.keys()));
         }
         Ok(BlockedBy {
             kind,

@@ -413,6 +413,17 @@ fn several_accounts_need_an_owner_and_default_needs_a_vpc() {
 }
 
 #[test]
+fn steps_name_the_only_vpcs_default_groups_and_nacl_as_default() {
+    // Steps are checked against the topology after the file's endpoints exist; with one
+    // VPC, `default` names its default security group and NACL there too.
+    let src = format!(
+        "{TOPOLOGY}[[steps]]\nset_security_group = \"default\"\ningress = [ {{ proto = \"tcp\", ports = 443, sg = \"default\" }} ]\nexpect = {{ ok = true }}\n[[steps]]\nset_nacl = \"default\"\ninbound = []\nexpect = {{ ok = true }}\n"
+    );
+    let scenario = parse(Path::new("ok.toml"), &src).expect("loads");
+    assert_eq!(scenario.steps.len(), 2);
+}
+
+#[test]
 fn no_input_panics() {
     // Truncations and byte flips of a valid file: every one loads or fails cleanly.
     let full = format!(
