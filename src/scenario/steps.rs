@@ -461,18 +461,10 @@ impl<'l, 'a> StepLoader<'l, 'a> {
     }
 
     fn check_placeholders(&self, text: &S<String>) -> Result<()> {
-        let mut rest = text.get_ref().as_str();
-        while let Some(open) = rest.find('{') {
-            let Some(close) = rest[open..].find('}') else {
-                return Err(self.err(
-                    text.span(),
-                    format!("`{}` has a `{{` without a closing `}}`", text.get_ref()),
-                ));
-            };
-            let inner = &rest[open + 1..open + close];
-            let (name, az) = match inner.split_once('@') {
-                Some((n, az)) => (n, Some(az)),
-                None => (inner, None),
+        let pieces = super::expand::pieces(text.get_ref()).map_err(|m| self.err(text.span(), m))?;
+        for piece in pieces {
+            let super::expand::Piece::Placeholder { inner, name, az } = piece else {
+                continue;
             };
             if !self.endpoints.contains(name) {
                 return Err(self.err(text.span(), format!("placeholder `{{{inner}}}` names no endpoint declared or created before this step")));
@@ -489,7 +481,6 @@ impl<'l, 'a> StepLoader<'l, 'a> {
                     ));
                 }
             }
-            rest = &rest[open + close + 1..];
         }
         Ok(())
     }
