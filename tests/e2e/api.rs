@@ -20,7 +20,7 @@ use serde_json::Value;
 use vpcesim::api::{ApiState, router};
 use vpcesim::control::ControlPlane;
 
-use crate::support::{ServeProcess, dig, free_port};
+use crate::support::{ServeProcess, dig, fixture, free_port, load};
 
 const CONSUMER_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
 const PROVIDER_KEY: &str = "AKIAI44QH8DHBEXAMPLE";
@@ -61,9 +61,7 @@ type CliResult = Result<Value, String>;
 
 impl Api {
     fn start() -> Self {
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/guide.toml");
-        let scenario = vpcesim::scenario::load_file(&fixture).expect("the guide topology loads");
-        let control = Arc::new(Mutex::new(scenario.control));
+        let control = Arc::new(Mutex::new(load("guide.toml")));
         let changes = Arc::new(AtomicUsize::new(0));
         let counter = changes.clone();
         let started = Instant::now();
@@ -470,7 +468,7 @@ const ELB_PRIVATE: &str = "elasticloadbalancing.us-east-1.amazonaws.com";
 
 impl ServedGuide {
     fn start() -> Self {
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/guide.toml");
+        let fixture = fixture("guide.toml");
         let (api_port, dns_port) = (free_port(), free_port());
         let api = SocketAddr::from(([127, 0, 0, 1], api_port));
         let serve = ServeProcess::start(
