@@ -59,6 +59,22 @@ struct Api {
 /// What a CLI call returned: its JSON output, or the error code it printed.
 type CliResult = Result<Value, String>;
 
+/// `aws ec2 create-vpc-endpoint` of an interface endpoint in `vpc` to `service`, then
+/// `rest` (subnets, groups, options).
+fn create_endpoint<'a>(vpc: &'a str, service: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "create-vpc-endpoint",
+        "--vpc-id",
+        vpc,
+        "--vpc-endpoint-type",
+        "Interface",
+        "--service-name",
+        service,
+    ];
+    args.extend_from_slice(rest);
+    args
+}
+
 impl Api {
     fn start() -> Self {
         let control = Arc::new(Mutex::new(load("guide.toml")));
@@ -255,19 +271,16 @@ fn the_guides_commands_work_unchanged() {
     //   --service-name com.amazonaws.us-east-1.elasticloadbalancing
     //   --subnet-id subnet-abababab --security-group-id sg-1a2b3c4d
     let out = api
-        .aws(&[
-            "create-vpc-endpoint",
-            "--vpc-id",
+        .aws(&create_endpoint(
             "vpc-ec43eb89",
-            "--vpc-endpoint-type",
-            "Interface",
-            "--service-name",
             ELB,
-            "--subnet-id",
-            "subnet-abababab",
-            "--security-group-id",
-            "sg-1a2b3c4d",
-        ])
+            &[
+                "--subnet-id",
+                "subnet-abababab",
+                "--security-group-id",
+                "sg-1a2b3c4d",
+            ],
+        ))
         .unwrap();
     api.after("create-vpc-endpoint", true);
     let ep = &out["VpcEndpoint"];
@@ -563,19 +576,16 @@ fn dig_against_serve_sees_each_change_of_the_guides_commands() {
     //   --service-name com.amazonaws.us-east-1.elasticloadbalancing
     //   --subnet-id subnet-abababab --security-group-id sg-1a2b3c4d
     let out = guide
-        .aws(&[
-            "create-vpc-endpoint",
-            "--vpc-id",
+        .aws(&create_endpoint(
             "vpc-ec43eb89",
-            "--vpc-endpoint-type",
-            "Interface",
-            "--service-name",
             ELB,
-            "--subnet-id",
-            "subnet-abababab",
-            "--security-group-id",
-            "sg-1a2b3c4d",
-        ])
+            &[
+                "--subnet-id",
+                "subnet-abababab",
+                "--security-group-id",
+                "sg-1a2b3c4d",
+            ],
+        ))
         .unwrap();
     let ep = &out["VpcEndpoint"];
     assert_eq!(ep["State"], "pending");
@@ -721,19 +731,9 @@ fn dig_against_serve_sees_each_change_of_the_guides_commands() {
 fn errors_carry_ec2_codes() {
     let mut api = Api::start();
     let create = |api: &Api, extra: &[&str]| {
-        let mut args = vec![
-            "create-vpc-endpoint",
-            "--vpc-id",
-            "vpc-ec43eb89",
-            "--vpc-endpoint-type",
-            "Interface",
-            "--service-name",
-            ELB,
-            "--security-group-id",
-            "sg-1a2b3c4d",
-        ];
-        args.extend_from_slice(extra);
-        api.aws(&args)
+        let mut rest = vec!["--security-group-id", "sg-1a2b3c4d"];
+        rest.extend_from_slice(extra);
+        api.aws(&create_endpoint("vpc-ec43eb89", ELB, &rest))
     };
     let cases: Vec<(&[&str], &str)> = vec![
         (
@@ -754,31 +754,19 @@ fn errors_carry_ec2_codes() {
         api.after(code, false);
     }
     let err = api
-        .aws(&[
-            "create-vpc-endpoint",
-            "--vpc-id",
+        .aws(&create_endpoint(
             "vpc-ec43eb89",
-            "--vpc-endpoint-type",
-            "Interface",
-            "--service-name",
             "com.amazonaws.us-east-1.elasticbeanstalk.health",
-            "--subnet-id",
-            "subnet-abababab",
-        ])
+            &["--subnet-id", "subnet-abababab"],
+        ))
         .unwrap_err();
     assert_eq!(err, "InvalidServiceName");
     let err = api
-        .aws(&[
-            "create-vpc-endpoint",
-            "--vpc-id",
+        .aws(&create_endpoint(
             "vpc-00000000",
-            "--vpc-endpoint-type",
-            "Interface",
-            "--service-name",
             ELB,
-            "--subnet-id",
-            "subnet-abababab",
-        ])
+            &["--subnet-id", "subnet-abababab"],
+        ))
         .unwrap_err();
     assert_eq!(err, "InvalidVpcID.NotFound");
     api.after("rejected creates", false);
@@ -863,19 +851,16 @@ fn errors_carry_ec2_codes() {
 fn describe_filters_and_pagination() {
     let mut api = Api::start();
     for service in ["sts", "kms", "ssm"] {
-        api.aws(&[
-            "create-vpc-endpoint",
-            "--vpc-id",
+        api.aws(&create_endpoint(
             "vpc-ec43eb89",
-            "--vpc-endpoint-type",
-            "Interface",
-            "--service-name",
             &format!("com.amazonaws.us-east-1.{service}"),
-            "--subnet-id",
-            "subnet-abababab",
-            "--tag-specifications",
-            &format!("ResourceType=vpc-endpoint,Tags=[{{Key=svc,Value={service}}}]"),
-        ])
+            &[
+                "--subnet-id",
+                "subnet-abababab",
+                "--tag-specifications",
+                &format!("ResourceType=vpc-endpoint,Tags=[{{Key=svc,Value={service}}}]"),
+            ],
+        ))
         .unwrap();
     }
     api.after("three creates", true);
@@ -990,19 +975,16 @@ fn provider_configures_accepts_and_rejects() {
 
     // The consumer connects to it, as the guide's second create-vpc-endpoint does.
     let out = api
-        .aws(&[
-            "create-vpc-endpoint",
-            "--vpc-id",
+        .aws(&create_endpoint(
             "vpc-ec43eb89",
-            "--vpc-endpoint-type",
-            "Interface",
-            "--service-name",
             &svc_name,
-            "--subnet-id",
-            "subnet-abababab",
-            "--security-group-id",
-            "sg-1a2b3c4d",
-        ])
+            &[
+                "--subnet-id",
+                "subnet-abababab",
+                "--security-group-id",
+                "sg-1a2b3c4d",
+            ],
+        ))
         .unwrap();
     api.after("create-vpc-endpoint to the provider", true);
     let ep = s(&out["VpcEndpoint"]["VpcEndpointId"]).to_string();
@@ -1208,35 +1190,26 @@ fn network_describes_attributes_and_tags() {
         .unwrap();
     assert_eq!(out["EnableDnsHostnames"]["Value"], false);
     let err = api
-        .aws(&[
-            "create-vpc-endpoint",
-            "--vpc-id",
+        .aws(&create_endpoint(
             "vpc-ec43eb89",
-            "--vpc-endpoint-type",
-            "Interface",
-            "--service-name",
             ELB,
-            "--subnet-id",
-            "subnet-abababab",
-        ])
+            &["--subnet-id", "subnet-abababab"],
+        ))
         .unwrap_err();
     assert_eq!(err, "InvalidParameter", "private DNS needs dnsHostnames");
     api.after("refused create", false);
 
     let out = api
-        .aws(&[
-            "create-vpc-endpoint",
-            "--vpc-id",
+        .aws(&create_endpoint(
             "vpc-ec43eb89",
-            "--vpc-endpoint-type",
-            "Interface",
-            "--service-name",
             ELB,
-            "--subnet-id",
-            "subnet-abababab",
-            "subnet-aabb1122",
-            "--no-private-dns-enabled",
-        ])
+            &[
+                "--subnet-id",
+                "subnet-abababab",
+                "subnet-aabb1122",
+                "--no-private-dns-enabled",
+            ],
+        ))
         .unwrap();
     let ep = s(&out["VpcEndpoint"]["VpcEndpointId"]).to_string();
     let out = api
