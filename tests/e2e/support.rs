@@ -8,6 +8,17 @@ use vpcesim::control::ControlPlane;
 use vpcesim::dns::server::{Config, DnsServer, Listener};
 use vpcesim::dns::{DnsHandle, DnsSnapshot, ViewId};
 
+/// The address of endpoint `endpoint`'s first ENI.
+pub(crate) fn eni_ip(control: &ControlPlane, endpoint: &str) -> std::net::Ipv4Addr {
+    let t = control.topology();
+    t.enis[&t.endpoints[endpoint].enis[0]].ip
+}
+
+/// The ID of endpoint `endpoint`'s first ENI.
+pub(crate) fn eni_id(control: &ControlPlane, endpoint: &str) -> String {
+    control.topology().endpoints[endpoint].enis[0].clone()
+}
+
 /// A file under `tests/e2e/fixtures`.
 pub(crate) fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

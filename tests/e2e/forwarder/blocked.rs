@@ -2,7 +2,8 @@
 
 use tokio::net::TcpStream;
 
-use super::support::{World, assert_silent, eni_id};
+use super::support::{World, assert_silent};
+use crate::support::eni_id;
 
 async fn silent(w: &mut World, target: &str) {
     let addr = w.forward(target).await;
@@ -54,7 +55,7 @@ async fn no_route() {
     let mut w = World::new().await;
     silent(&mut w, "web-1@52.94.0.1:443").await;
     // An ENI address seen from another VPC is no route either.
-    let eni = super::support::eni_ip(&w.control, "real");
+    let eni = crate::support::eni_ip(&w.control, "real");
     silent(&mut w, &format!("other-1@{eni}:443")).await;
     let line = w.log_line(&["10.1.1.10", "REJECT"]).await;
     assert!(line.contains(" - 10.1.1.10 "), "no interface: {line}");

@@ -6,7 +6,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use vpcesim::model::Bandwidth;
 
-use super::support::{World, eni_id, round_trip};
+use super::support::{World, round_trip};
+use crate::support::eni_id;
 
 /// Sends `len` pseudo-random bytes and reads them back concurrently; checks every byte.
 async fn echo_intact(addr: std::net::SocketAddr, len: usize) {

@@ -15,6 +15,8 @@ use vpcesim::forwarder::{
 use vpcesim::model::Bandwidth;
 use vpcesim::policy::PolicySnapshot;
 
+use crate::support::eni_ip;
+
 /// A real echo server on loopback; returns its address.
 pub(crate) async fn echo_server() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -237,15 +239,6 @@ impl World {
             std::fs::read_to_string(&self.flow_log).unwrap_or_default()
         );
     }
-}
-
-pub(crate) fn eni_ip(control: &ControlPlane, endpoint: &str) -> Ipv4Addr {
-    let t = control.topology();
-    t.enis[&t.endpoints[endpoint].enis[0]].ip
-}
-
-pub(crate) fn eni_id(control: &ControlPlane, endpoint: &str) -> String {
-    control.topology().endpoints[endpoint].enis[0].clone()
 }
 
 /// Asserts that the connection is silent: nothing comes back and it is not closed.

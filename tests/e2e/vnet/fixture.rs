@@ -1,7 +1,7 @@
 //! A small world for the network tests: one VPC with two application subnets in two
 //! AZs, an endpoint subnet in the first, an on-premises office and a provider service.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::path::Path;
 use std::time::Duration;
 
@@ -98,10 +98,7 @@ pub(crate) fn network(control: &ControlPlane) -> Network {
 
 /// The address of endpoint `name`'s first ENI, on `port`.
 pub(crate) fn eni(control: &ControlPlane, name: &str, port: u16) -> SocketAddrV4 {
-    let topology = control.topology();
-    let endpoint = &topology.endpoints[name];
-    let ip: Ipv4Addr = topology.enis[&endpoint.enis[0]].ip;
-    SocketAddrV4::new(ip, port)
+    SocketAddrV4::new(crate::support::eni_ip(control, name), port)
 }
 
 /// A host initiator.
