@@ -253,6 +253,15 @@ fn answer_one(
     }
 }
 
+/// A receive that found nothing (the read timeout that lets the loop see `stop`, or a
+/// signal), not a failure.
+fn is_idle(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
 #[cfg(not(target_os = "linux"))]
 fn udp_loop(
     socket: &Arc<UdpSocket>,
@@ -266,16 +275,7 @@ fn udp_loop(
     while !stop.load(Ordering::Relaxed) {
         let (len, client) = match socket.recv_from(&mut buf) {
             Ok(got) => got,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue;
-            }
+            Err(e) if is_idle(&e) => continue,
             Err(error) => {
                 warn!(%error, "UDP receive failed");
                 continue;
@@ -308,16 +308,7 @@ fn udp_loop(
     while !stop.load(Ordering::Relaxed) {
         let received = match batch.receive(socket) {
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue;
-            }
+            Err(e) if is_idle(&e) => continue,
             Err(error) => {
                 warn!(%error, "UDP receive failed");
                 std::thread::sleep(Duration::from_millis(1));
