@@ -1,15 +1,22 @@
-//! The built-in catalog of AWS services that interface endpoints can reach
-//! (PRIVATELINK.md Part A §9): every service of the original PrivateLink list,
-//! plus S3, in every Region.
+//! The built-in catalog of AWS services that interface endpoints can reach: every
+//! service of AWS's PrivateLink list with a `com.amazonaws.<region>.<short>` name, in
+//! every Region (the rows and their sources are in [`table`]).
 //!
-//! The catalog is data only: names, ports and a deterministic set of public
-//! addresses per service and Region. It owns no state and knows nothing of
-//! endpoints, VPCs or DNS views.
+//! The catalog is data only: names, ports and a deterministic set of public addresses
+//! per service and Region. It owns no state and knows nothing of endpoints, VPCs or DNS
+//! views. Each Region's catalog is built once, on first use, and then shared: lookups
+//! by service name and by private DNS name are hash-map reads.
 
-use std::collections::BTreeSet;
+mod addresses;
+mod table;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
+use std::sync::{LazyLock, OnceLock};
 
 use crate::model::region::Region;
+
+use table::{Names, ROWS, Row};
 
 /// One AWS service in the built-in catalog, as seen in one Region.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,17 +25,20 @@ pub struct CatalogService {
     pub service_name: String,
     /// The part after `com.amazonaws.<region>.`, e.g. `ecr.api`.
     pub short_name: &'static str,
-    /// DNS service part, dotted components reversed: `api.ecr` (used in vpce names).
+    /// DNS service part of vpce names, normally the short name with its dotted
+    /// components reversed: `api.ecr`.
     pub dns_part: String,
     /// The private DNS names, e.g. `kinesis.us-east-1.amazonaws.com` or
-    /// `*.execute-api.us-east-1.amazonaws.com`; never empty.
+    /// `*.execute-api.us-east-1.amazonaws.com`; empty for a service without private
+    /// DNS support.
     pub private_dns_names: Vec<String>,
     /// TCP ports the service listens on behind an endpoint, ascending.
     pub ports: Vec<u16>,
     /// The public IPv4 addresses the default name resolves to outside a VPC
     /// with private DNS: 2 or 3, deterministic, unique within the Region.
     pub public_addresses: Vec<Ipv4Addr>,
-    /// Whether private DNS is on when an endpoint does not say (false only for S3).
+    /// Whether private DNS is on when an endpoint does not say (false for S3 and for
+    /// services without private DNS).
     pub private_dns_by_default: bool,
     /// `VpcEndpointPolicySupported` (true for every AWS service).
     pub policy_supported: bool,
@@ -67,6 +77,13 @@ impl CatalogService {
                 None => name.eq_ignore_ascii_case(private),
             })
     }
+
+    /// Whether `needle` (already lowercase) occurs in the service name or in one of
+    /// the private DNS names.
+    fn mentions(&self, needle: &str) -> bool {
+        self.service_name.contains(needle)
+            || self.private_dns_names.iter().any(|n| n.contains(needle))
+    }
 }
 
 /// Whether `name` is `<one or more non-empty labels>.<zone>`.
@@ -81,147 +98,144 @@ fn is_strictly_below(name: &str, zone: &str) -> bool {
         && prefix.split(|&b| b == b'.').all(|label| !label.is_empty())
 }
 
-/// How a service's default (private DNS) name is formed.
-#[derive(Clone, Copy)]
-enum DefaultName {
-    /// `<dns_part>.<region>.amazonaws.com`.
-    Standard,
-    /// A template in which `{region}` stands for the Region's name.
-    Template(&'static str),
+/// One Region's catalog with its indexes.
+#[derive(Debug, Default)]
+struct RegionCatalog {
+    /// Every service, sorted by short name.
+    services: Vec<CatalogService>,
+    /// Full service name -> index in `services`.
+    by_name: HashMap<String, usize>,
+    /// Private DNS name as written (`*.x` for a wildcard), lowercase -> index.
+    by_private_name: HashMap<String, usize>,
 }
 
-/// One row of the catalog table.
-struct Entry {
-    short: &'static str,
-    name: DefaultName,
-    ports: &'static [u16],
-}
-
-impl Entry {
-    /// A service with the standard default name, listening on 443.
-    const fn new(short: &'static str) -> Self {
-        Self {
-            short,
-            name: DefaultName::Standard,
-            ports: &[443],
-        }
-    }
-
-    /// Replaces the default name with a template (Part A §9's exceptions).
-    const fn named(self, template: &'static str) -> Self {
-        Self {
-            name: DefaultName::Template(template),
-            ..self
-        }
-    }
-
-    /// Replaces the ports (ascending).
-    const fn ports(self, ports: &'static [u16]) -> Self {
-        Self { ports, ..self }
-    }
-}
-
-/// DataSync: 443 for activation and the API, 1024-1064 for the agent's control
-/// traffic to the endpoint (DataSync user guide, network requirements).
-const DATASYNC_PORTS: [u16; 42] = {
-    let mut ports = [443_u16; 42];
-    let mut i = 1;
-    while i < ports.len() {
-        ports[i] = 1023 + i as u16;
-        i += 1;
-    }
-    ports
-};
-
-/// The catalog, sorted by short name (the order [`services`] returns).
-const TABLE: &[Entry] = &[
-    Entry::new("application-autoscaling"),
-    Entry::new("appmesh-envoy-management"),
-    Entry::new("appstream.api"),
-    Entry::new("athena"),
-    Entry::new("autoscaling"),
-    Entry::new("autoscaling-plans"),
-    Entry::new("clouddirectory"),
-    Entry::new("cloudformation"),
-    Entry::new("cloudtrail"),
-    Entry::new("codebuild"),
-    Entry::new("codecommit"),
-    Entry::new("codepipeline"),
-    Entry::new("config"),
-    Entry::new("datasync").ports(&DATASYNC_PORTS),
-    Entry::new("devicefarm"),
-    Entry::new("ec2"),
-    Entry::new("ec2messages"),
-    Entry::new("ecr.api"),
-    Entry::new("ecr.dkr").named("*.dkr.ecr.{region}.amazonaws.com"),
-    Entry::new("ecs"),
-    Entry::new("ecs-agent"),
-    Entry::new("ecs-telemetry"),
-    Entry::new("elasticfilesystem"),
-    Entry::new("elasticloadbalancing"),
-    Entry::new("elasticmapreduce"),
-    Entry::new("events"),
-    Entry::new("execute-api").named("*.execute-api.{region}.amazonaws.com"),
-    // Git over HTTPS and over SSH.
-    Entry::new("git-codecommit").ports(&[22, 443]),
-    Entry::new("glue"),
-    Entry::new("kinesis-firehose"),
-    Entry::new("kinesis-streams").named("kinesis.{region}.amazonaws.com"),
-    Entry::new("kms"),
-    Entry::new("logs"),
-    Entry::new("managedblockchain"),
-    Entry::new("monitoring"),
-    Entry::new("notebook").named("*.notebook.{region}.sagemaker.aws"),
-    Entry::new("qldb.session"),
-    Entry::new("rekognition"),
-    Entry::new("s3").named("*.s3.{region}.amazonaws.com"),
-    Entry::new("sagemaker.api"),
-    Entry::new("sagemaker.runtime"),
-    Entry::new("secretsmanager"),
-    Entry::new("servicecatalog"),
-    Entry::new("sms"),
-    Entry::new("sns"),
-    Entry::new("sqs"),
-    Entry::new("ssm"),
-    Entry::new("ssmmessages"),
-    Entry::new("states"),
-    // Storage Gateway documents these ports for activation and control through
-    // its VPC endpoint.
-    Entry::new("storagegateway").ports(&[443, 1026, 1027, 1028, 1031, 2222]),
-    Entry::new("sts"),
-    // The SFTP server endpoint: SFTP on 22, kept 443 for the HTTPS API.
-    Entry::new("transfer.server").ports(&[22, 443]),
-    Entry::new("workspaces"),
-];
-
-/// Public /16 blocks that AWS announces (AMAZON and S3 ranges of ip-ranges.json);
-/// catalog addresses are drawn from them so they look like real service addresses.
-const PUBLIC_BLOCKS: &[[u8; 2]] = &[[52, 94], [54, 239], [52, 46], [52, 119], [3, 5]];
-
-/// Every catalog service for a Region, in a fixed order (alphabetical by short name).
-pub fn services(region: &Region) -> Vec<CatalogService> {
-    let mut used = BTreeSet::new();
-    TABLE
-        .iter()
-        .map(|entry| build(region, entry, &mut used))
+/// One lazily built catalog per Region vpcesim knows.
+static CATALOGS: LazyLock<HashMap<String, OnceLock<RegionCatalog>>> = LazyLock::new(|| {
+    Region::all()
+        .map(|r| (r.name().to_owned(), OnceLock::new()))
         .collect()
+});
+
+/// Every short name, for [`is_other_region_service`].
+static SHORT_NAMES: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| ROWS.iter().map(|row| row.short).collect());
+
+/// The catalog of `region`, built on first use.
+fn catalog(region: &Region) -> &'static RegionCatalog {
+    static EMPTY: LazyLock<RegionCatalog> = LazyLock::new(RegionCatalog::default);
+    // Every `Region` comes from vpcesim's list, so the cell exists; the empty
+    // catalog only keeps this total.
+    CATALOGS
+        .get(region.name())
+        .map_or(&*EMPTY, |cell| cell.get_or_init(|| build_region(region)))
 }
 
-/// The catalog service with this full service name, if the name is of
-/// `region` and in the catalog.
-pub fn lookup(region: &Region, service_name: &str) -> Option<CatalogService> {
-    let short = service_name
-        .strip_prefix("com.amazonaws.")?
-        .strip_prefix(region.name())?
-        .strip_prefix('.')?;
-    let index = TABLE.iter().position(|entry| entry.short == short)?;
-    // Addresses are allocated in table order: replay the entries before this
-    // one so the result equals its element of `services`.
+/// Builds every service of `region`: addresses in row order (so a new row never moves
+/// an older row's addresses), then sorted by short name and indexed.
+fn build_region(region: &Region) -> RegionCatalog {
     let mut used = BTreeSet::new();
-    for entry in &TABLE[..index] {
-        public_addresses(region.name(), entry.short, &mut used);
+    let mut services: Vec<CatalogService> = ROWS
+        .iter()
+        .map(|row| build(region, row, &mut used))
+        .collect();
+    services.sort_by(|a, b| a.short_name.cmp(b.short_name));
+    let by_name = services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.service_name.clone(), i))
+        .collect();
+    let by_private_name = services
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| {
+            s.private_dns_names
+                .iter()
+                .map(move |name| (name.to_ascii_lowercase(), i))
+        })
+        .collect();
+    RegionCatalog {
+        services,
+        by_name,
+        by_private_name,
     }
-    Some(build(region, &TABLE[index], &mut used))
+}
+
+/// Builds one service, taking its public addresses out of `used` so no two
+/// services of the Region share one.
+fn build(region: &Region, row: &Row, used: &mut BTreeSet<Ipv4Addr>) -> CatalogService {
+    let name = region.name();
+    let dns_part = row.dns_part.map_or_else(
+        || row.short.split('.').rev().collect::<Vec<_>>().join("."),
+        str::to_owned,
+    );
+    let private_dns_names: Vec<String> = match row.names {
+        Names::Standard => vec![format!("{dns_part}.{name}.amazonaws.com")],
+        Names::Templates(templates) => templates
+            .iter()
+            .map(|t| t.replace("{region}", name))
+            .collect(),
+        Names::None => Vec::new(),
+    };
+    CatalogService {
+        service_name: format!("com.amazonaws.{name}.{}", row.short),
+        short_name: row.short,
+        base_endpoint_dns_names: vec![format!("{dns_part}.{name}.vpce.amazonaws.com")],
+        dns_part,
+        // S3's private DNS is off unless asked for (its guide: "Enable DNS name" must be
+        // chosen); every other service with a private name has it on by default.
+        private_dns_by_default: !private_dns_names.is_empty() && row.short != "s3",
+        private_dns_names,
+        ports: row.ports.to_vec(),
+        public_addresses: addresses::public_addresses(name, row.short, used),
+        policy_supported: true,
+        region: region.clone(),
+    }
+}
+
+/// Every catalog service of a Region, sorted by short name.
+pub fn services(region: &Region) -> &'static [CatalogService] {
+    &catalog(region).services
+}
+
+/// The catalog service with this full service name, if the name is of `region` and in
+/// the catalog.
+pub fn lookup(region: &Region, service_name: &str) -> Option<&'static CatalogService> {
+    let catalog = catalog(region);
+    catalog
+        .by_name
+        .get(service_name)
+        .map(|&i| &catalog.services[i])
+}
+
+/// The catalog service whose private DNS name `name` is, or is matched by (a wildcard
+/// name matches one or more labels below it, RFC 4592). Case-insensitive; a trailing
+/// dot is ignored.
+pub fn by_private_name(region: &Region, name: &str) -> Option<&'static CatalogService> {
+    let catalog = catalog(region);
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    if name.is_empty() || name.split('.').any(str::is_empty) {
+        return None;
+    }
+    let find = |key: &str| {
+        catalog
+            .by_private_name
+            .get(key)
+            .map(|&i| &catalog.services[i])
+    };
+    find(&name).or_else(|| {
+        name.match_indices('.')
+            .find_map(|(dot, _)| find(&format!("*{}", &name[dot..])))
+    })
+}
+
+/// The services whose service name or private DNS names contain `text`, ignoring case,
+/// in catalog order. An empty `text` matches every service.
+pub fn search(region: &Region, text: &str) -> Vec<&'static CatalogService> {
+    let needle = text.to_ascii_lowercase();
+    services(region)
+        .iter()
+        .filter(|s| s.mentions(&needle))
+        .collect()
 }
 
 /// Whether `service_name` looks like an AWS service name of another Region
@@ -234,69 +248,15 @@ pub fn is_other_region_service(region: &Region, service_name: &str) -> bool {
     else {
         return false;
     };
-    other != region.name()
-        && Region::parse(other).is_ok()
-        && TABLE.iter().any(|entry| entry.short == short)
-}
-
-/// Builds one service, taking its public addresses out of `used` so no two
-/// services of the Region share one.
-fn build(region: &Region, entry: &Entry, used: &mut BTreeSet<Ipv4Addr>) -> CatalogService {
-    let name = region.name();
-    let dns_part = entry.short.split('.').rev().collect::<Vec<_>>().join(".");
-    let private_name = match entry.name {
-        DefaultName::Standard => format!("{dns_part}.{name}.amazonaws.com"),
-        DefaultName::Template(template) => template.replace("{region}", name),
-    };
-    CatalogService {
-        service_name: format!("com.amazonaws.{name}.{}", entry.short),
-        short_name: entry.short,
-        base_endpoint_dns_names: vec![format!("{dns_part}.{name}.vpce.amazonaws.com")],
-        dns_part,
-        private_dns_names: vec![private_name],
-        ports: entry.ports.to_vec(),
-        public_addresses: public_addresses(name, entry.short, used),
-        private_dns_by_default: entry.short != "s3",
-        policy_supported: true,
-        region: region.clone(),
-    }
-}
-
-/// 2 or 3 addresses from a stable hash of (Region, short name); a collision
-/// with an address already in `used` is resolved by rehashing with a counter.
-fn public_addresses(region: &str, short: &str, used: &mut BTreeSet<Ipv4Addr>) -> Vec<Ipv4Addr> {
-    let seed = fnv1a64(format!("{region}\0{short}").as_bytes());
-    let count = 2 + usize::from(seed & 1 == 1);
-    let mut addresses = Vec::with_capacity(count);
-    let mut attempt: u64 = 0;
-    while addresses.len() < count {
-        let hash = fnv1a64(&[seed.to_le_bytes(), attempt.to_le_bytes()].concat());
-        attempt += 1;
-        let [a, b] = PUBLIC_BLOCKS[usize::try_from(hash % 5).unwrap_or_default()];
-        let [.., c, d] = hash.to_be_bytes();
-        // Avoid .0 and .255: valid in a /16, but they read as network/broadcast.
-        let address = Ipv4Addr::new(a, b, c, d);
-        if d != 0 && d != 255 && used.insert(address) {
-            addresses.push(address);
-        }
-    }
-    addresses
-}
-
-/// A stable 64-bit FNV-1a hash (std's `DefaultHasher` is not guaranteed stable
-/// across releases, and catalog addresses must be).
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    other != region.name() && Region::parse(other).is_ok() && SHORT_NAMES.contains(short)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The short names Part A §9 lists, plus S3.
-    const EXPECTED: &[&str] = &[
+    /// The short names of the original PrivateLink list, plus S3.
+    const ORIGINAL: &[&str] = &[
         "execute-api",
         "appstream.api",
         "appmesh-envoy-management",
@@ -356,18 +316,61 @@ mod tests {
         Region::parse(name).expect("a known region")
     }
 
-    fn service(region_name: &str, short: &str) -> CatalogService {
+    fn service(region_name: &str, short: &str) -> &'static CatalogService {
         let name = format!("com.amazonaws.{region_name}.{short}");
         lookup(&region(region_name), &name).expect("in the catalog")
     }
 
     #[test]
-    fn every_short_name_exactly_once() {
+    fn the_full_list_with_every_original_service_exactly_once() {
         let catalog = services(&Region::default());
-        assert_eq!(catalog.len(), EXPECTED.len());
-        for short in EXPECTED {
+        assert_eq!(catalog.len(), ROWS.len());
+        assert!(catalog.len() >= 150, "{} services", catalog.len());
+        for short in ORIGINAL {
             let hits = catalog.iter().filter(|s| s.short_name == *short).count();
             assert_eq!(hits, 1, "{short}");
+        }
+        // The original rows come first, so their addresses never move (see `table`).
+        let first: Vec<&str> = ROWS[..ORIGINAL.len()].iter().map(|r| r.short).collect();
+        let mut original = ORIGINAL.to_vec();
+        original.sort_unstable();
+        assert_eq!(first, original);
+    }
+
+    #[test]
+    fn service_names_are_well_formed_and_unique() {
+        for r in Region::all() {
+            let mut names = BTreeSet::new();
+            let mut private = BTreeSet::new();
+            let mut parts = BTreeSet::new();
+            for s in services(&r) {
+                let short = s.short_name;
+                assert!(!short.is_empty() && !short.ends_with("-fips"), "{short}");
+                assert!(
+                    short.split('.').all(|label| !label.is_empty()
+                        && !label.starts_with('-')
+                        && !label.ends_with('-')
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')),
+                    "{short}"
+                );
+                assert_eq!(
+                    s.service_name,
+                    format!("com.amazonaws.{}.{short}", r.name())
+                );
+                assert!(names.insert(s.service_name.clone()), "{}", s.service_name);
+                assert!(parts.insert(s.dns_part.clone()), "{}", s.dns_part);
+                for name in &s.private_dns_names {
+                    let plain = name.strip_prefix("*.").unwrap_or(name);
+                    assert!(
+                        plain.split('.').all(|l| !l.is_empty() && !l.contains('*')),
+                        "{name}"
+                    );
+                    assert!(name.len() <= 253, "{name}");
+                    assert!(private.insert(name.clone()), "{name} twice in {r}");
+                }
+            }
         }
     }
 
@@ -440,18 +443,69 @@ mod tests {
             ("execute-api", "*.execute-api.ap-southeast-2.amazonaws.com"),
             ("ecr.dkr", "*.dkr.ecr.ap-southeast-2.amazonaws.com"),
             ("notebook", "*.notebook.ap-southeast-2.sagemaker.aws"),
-            ("s3", "*.s3.ap-southeast-2.amazonaws.com"),
+            ("kinesis-firehose", "firehose.ap-southeast-2.amazonaws.com"),
+            ("appsync-api", "*.appsync-api.ap-southeast-2.amazonaws.com"),
+            (
+                "codeartifact.api",
+                "codeartifact.ap-southeast-2.amazonaws.com",
+            ),
+            (
+                "codeartifact.repositories",
+                "*.d.codeartifact.ap-southeast-2.amazonaws.com",
+            ),
         ] {
             assert_eq!(service(r, short).private_dns_names, [name], "{short}");
         }
+        // S3: the bucket wildcard (shown as `PrivateDnsName`) and the bare regional name.
+        assert_eq!(
+            service(r, "s3").private_dns_names,
+            [
+                "*.s3.ap-southeast-2.amazonaws.com",
+                "s3.ap-southeast-2.amazonaws.com"
+            ]
+        );
+        assert_eq!(
+            service(r, "codeartifact.repositories").dns_part,
+            "d.codeartifact"
+        );
+        assert_eq!(
+            service(r, "lambda").private_dns_names,
+            ["lambda.ap-southeast-2.amazonaws.com"]
+        );
     }
 
     #[test]
-    fn every_service_has_a_private_name_and_443() {
+    fn services_without_private_dns() {
+        let r = "us-east-1";
+        for short in [
+            "dynamodb",
+            "dynamodb-streams",
+            "console",
+            "console-static",
+            "signin",
+        ] {
+            let s = service(r, short);
+            assert!(s.private_dns_names.is_empty(), "{short}");
+            assert!(s.default_name_zones().is_empty(), "{short}");
+            assert!(!s.private_dns_by_default, "{short}");
+            // Still reachable by its vpce names.
+            assert_eq!(
+                s.base_endpoint_dns_names,
+                [format!("{short}.us-east-1.vpce.amazonaws.com")]
+            );
+        }
+        let without = services(&region(r))
+            .iter()
+            .filter(|s| s.private_dns_names.is_empty())
+            .count();
+        assert_eq!(without, 5);
+    }
+
+    #[test]
+    fn every_service_has_ports_and_region_scoped_names() {
         for r in Region::all() {
             for s in services(&r) {
-                assert!(!s.private_dns_names.is_empty(), "{}", s.service_name);
-                assert!(s.ports.contains(&443), "{}", s.service_name);
+                assert!(!s.ports.is_empty(), "{}", s.service_name);
                 assert!(s.ports.windows(2).all(|w| w[0] < w[1]));
                 assert!(s.policy_supported);
                 assert_eq!(s.region, r);
@@ -461,11 +515,11 @@ mod tests {
     }
 
     #[test]
-    fn private_dns_default_is_off_only_for_s3() {
+    fn private_dns_default_is_off_for_s3_and_services_without_it() {
         for s in services(&Region::default()) {
             assert_eq!(
                 s.private_dns_by_default,
-                s.short_name != "s3",
+                s.short_name != "s3" && !s.private_dns_names.is_empty(),
                 "{}",
                 s.short_name
             );
@@ -478,7 +532,12 @@ mod tests {
         assert_eq!(service("us-east-1", "git-codecommit").ports, [22, 443]);
         assert_eq!(service("us-east-1", "codecommit").ports, [443]);
         assert_eq!(service("us-east-1", "elasticfilesystem").ports, [443]);
-        let datasync = service("us-east-1", "datasync").ports;
+        assert_eq!(service("us-east-1", "cassandra").ports, [443, 9142]);
+        assert_eq!(
+            service("us-east-1", "email-smtp").ports,
+            [25, 465, 587, 2465, 2587]
+        );
+        let datasync = &service("us-east-1", "datasync").ports;
         assert_eq!(datasync.len(), 42);
         assert_eq!(datasync[..2], [443, 1024]);
         assert_eq!(datasync.last(), Some(&1064));
@@ -518,7 +577,8 @@ mod tests {
         assert!(s3.private_name_matches("bucket.s3.us-east-1.amazonaws.com"));
         assert!(s3.private_name_matches("a.b.s3.us-east-1.amazonaws.com"));
         assert!(s3.private_name_matches("Bucket.S3.US-East-1.amazonaws.com."));
-        assert!(!s3.private_name_matches("s3.us-east-1.amazonaws.com"));
+        // The bare regional name is a private name of its own, not a wildcard match.
+        assert!(s3.private_name_matches("s3.us-east-1.amazonaws.com"));
         assert!(!s3.private_name_matches(".s3.us-east-1.amazonaws.com"));
         assert!(!s3.private_name_matches("a..s3.us-east-1.amazonaws.com"));
         assert!(!s3.private_name_matches("bucket.s3.us-east-2.amazonaws.com"));
@@ -566,8 +626,66 @@ mod tests {
         for r in Region::all() {
             for s in services(&r) {
                 assert_eq!(lookup(&r, &s.service_name), Some(s));
+                for name in &s.private_dns_names {
+                    let asked = name.replace('*', "x");
+                    assert_eq!(by_private_name(&r, &asked), Some(s), "{asked}");
+                }
             }
         }
+    }
+
+    #[test]
+    fn by_private_name_follows_rfc_4592_and_ignores_case() {
+        let r = region("us-east-1");
+        let short = |name: &str| by_private_name(&r, name).map(|s| s.short_name);
+        assert_eq!(short("s3.us-east-1.amazonaws.com"), Some("s3"));
+        assert_eq!(short("Bucket.S3.us-east-1.amazonaws.com."), Some("s3"));
+        assert_eq!(short("a.b.s3.us-east-1.amazonaws.com"), Some("s3"));
+        assert_eq!(
+            short("firehose.us-east-1.amazonaws.com"),
+            Some("kinesis-firehose")
+        );
+        assert_eq!(short("kinesis-firehose.us-east-1.amazonaws.com"), None);
+        assert_eq!(
+            short("abc.dkr.ecr.us-east-1.amazonaws.com"),
+            Some("ecr.dkr")
+        );
+        assert_eq!(short("dkr.ecr.us-east-1.amazonaws.com"), None);
+        assert_eq!(short("api.ecr.us-east-1.amazonaws.com"), Some("ecr.api"));
+        assert_eq!(short("x.lambda.us-east-1.amazonaws.com"), None);
+        assert_eq!(short("execute-api.us-east-1.amazonaws.com"), None);
+        assert_eq!(short("a..s3.us-east-1.amazonaws.com"), None);
+        assert_eq!(short("dynamodb.us-east-1.amazonaws.com"), None);
+        assert_eq!(short("lambda.us-west-2.amazonaws.com"), None);
+        assert_eq!(short(""), None);
+        assert_eq!(short("."), None);
+    }
+
+    #[test]
+    fn search_is_case_insensitive_on_service_and_dns_names() {
+        let r = region("us-east-1");
+        let shorts =
+            |text: &str| -> Vec<&str> { search(&r, text).iter().map(|s| s.short_name).collect() };
+        assert_eq!(shorts("LAMBDA"), ["lambda"]);
+        // The Firehose row matches on its DNS name as well as on its service name.
+        assert_eq!(shorts("firehose"), ["kinesis-firehose"]);
+        assert_eq!(shorts("firehose.us-east-1"), ["kinesis-firehose"]);
+        assert_eq!(shorts("ecr."), ["ecr.api", "ecr.dkr"]);
+        assert_eq!(shorts("sagemaker.aws"), ["notebook"]);
+        assert!(shorts("no-such-service").is_empty());
+        assert_eq!(search(&r, "").len(), services(&r).len());
+        // In catalog (short name) order.
+        let dynamo = shorts("dynamodb");
+        assert_eq!(dynamo, ["dynamodb", "dynamodb-streams"]);
+    }
+
+    #[test]
+    fn built_once_per_region() {
+        let r = region("eu-west-1");
+        assert!(std::ptr::eq(services(&r), services(&r)));
+        let a = lookup(&r, "com.amazonaws.eu-west-1.sqs").expect("sqs");
+        let b = lookup(&r, "com.amazonaws.eu-west-1.sqs").expect("sqs");
+        assert!(std::ptr::eq(a, b));
     }
 
     #[test]
@@ -620,7 +738,7 @@ mod tests {
                 for ip in &s.public_addresses {
                     assert!(is_public(*ip), "{ip}");
                     let [a, b, _, d] = ip.octets();
-                    assert!(PUBLIC_BLOCKS.contains(&[a, b]), "{ip}");
+                    assert!(addresses::PUBLIC_BLOCKS.contains(&[a, b]), "{ip}");
                     assert!(d != 0 && d != 255, "{ip}");
                     assert!(seen.insert(*ip), "{ip} twice in {r}");
                 }
@@ -631,7 +749,7 @@ mod tests {
     #[test]
     fn public_addresses_are_deterministic() {
         let r = region("eu-central-1");
-        assert_eq!(services(&r), services(&r));
+        assert_eq!(build_region(&r).services, build_region(&r).services);
         // Pinned: a change to the derivation changes every scenario's output.
         assert_eq!(
             service("us-east-1", "sqs").public_addresses,
@@ -641,18 +759,8 @@ mod tests {
             ]
         );
         // Region-dependent: the same service differs across Regions.
-        let a = service("us-east-1", "sts").public_addresses;
-        let b = service("us-west-2", "sts").public_addresses;
+        let a = &service("us-east-1", "sts").public_addresses;
+        let b = &service("us-west-2", "sts").public_addresses;
         assert_ne!(a, b);
-    }
-
-    #[test]
-    fn collisions_are_resolved() {
-        let mut used = BTreeSet::new();
-        let first = public_addresses("us-east-1", "sqs", &mut used);
-        // Same inputs again: every first choice is taken, so all must be fresh.
-        let second = public_addresses("us-east-1", "sqs", &mut used);
-        assert_eq!(first.len(), second.len());
-        assert!(first.iter().all(|ip| !second.contains(ip)));
     }
 }

@@ -169,8 +169,10 @@ impl ControlPlane {
     /// Every service an account can see: the catalog, then providers' services.
     pub fn all_services(&self) -> Vec<ServiceInfo> {
         let mut out: Vec<ServiceInfo> = catalog::services(&self.topology.region)
-            .into_iter()
-            .filter_map(|c| ServiceInfo::of(&self.topology, &ServiceRef::Aws(c.service_name)))
+            .iter()
+            .filter_map(|c| {
+                ServiceInfo::of(&self.topology, &ServiceRef::Aws(c.service_name.clone()))
+            })
             .collect();
         out.extend(self.topology.services.keys().filter_map(|name| {
             ServiceInfo::of(&self.topology, &ServiceRef::Provider(name.clone()))

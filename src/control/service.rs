@@ -79,7 +79,7 @@ impl ServiceInfo {
         }
     }
 
-    fn aws(topology: &Topology, entry: catalog::CatalogService) -> Self {
+    fn aws(topology: &Topology, entry: &catalog::CatalogService) -> Self {
         let backend = topology
             .backends
             .get(&entry.service_name)
@@ -88,18 +88,18 @@ impl ServiceInfo {
         Self {
             reference: ServiceRef::Aws(entry.service_name.clone()),
             service_id: aws_service_id(&entry.service_name),
-            service_name: entry.service_name,
-            dns_part: entry.dns_part,
+            service_name: entry.service_name.clone(),
+            dns_part: entry.dns_part.clone(),
             owner: "amazon".into(),
             acceptance_required: false,
             az_ids: None,
-            ports: entry.ports,
-            private_dns_names: entry.private_dns_names,
+            ports: entry.ports.clone(),
+            private_dns_names: entry.private_dns_names.clone(),
             private_name_is_cname: false,
             private_dns_by_default: entry.private_dns_by_default,
             policy_supported: entry.policy_supported,
-            public_addresses: entry.public_addresses,
-            base_endpoint_dns_names: entry.base_endpoint_dns_names,
+            public_addresses: entry.public_addresses.clone(),
+            base_endpoint_dns_names: entry.base_endpoint_dns_names.clone(),
             marketplace: false,
             backend,
         }

@@ -457,8 +457,8 @@ fn last_security_group_and_last_subnet_cannot_be_removed() {
 fn fifty_endpoints_per_vpc_and_deleted_ones_do_not_count() {
     let mut c = world_with_provisioning("", "1s");
     let services: Vec<String> = crate::catalog::services(&c.topology().region)
-        .into_iter()
-        .map(|s| s.service_name)
+        .iter()
+        .map(|s| s.service_name.clone())
         .collect();
     for (i, service) in services.iter().cycle().take(ENDPOINTS_PER_VPC).enumerate() {
         c.create_endpoint(

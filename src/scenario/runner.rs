@@ -384,18 +384,13 @@ impl Runner {
             Answers::Endpoint(name) => enis_of(name, None),
             Answers::EndpointAz(name, az) => enis_of(name, Some(az)),
             Answers::None => Ok(BTreeSet::new()),
-            Answers::Public => {
-                let lower = asked.trim_end_matches('.').to_ascii_lowercase();
-                crate::catalog::services(&topology.region)
-                    .into_iter()
-                    .find(|s| s.private_name_matches(&lower))
-                    .map(|s| s.public_addresses.into_iter().collect())
-                    .ok_or_else(|| {
-                        format!(
-                            "`answers = \"public\"`: `{asked}` is no catalog service's default name"
-                        )
-                    })
-            }
+            Answers::Public => crate::catalog::by_private_name(&topology.region, asked)
+                .map(|s| s.public_addresses.iter().copied().collect())
+                .ok_or_else(|| {
+                    format!(
+                        "`answers = \"public\"`: `{asked}` is no catalog service's default name"
+                    )
+                }),
         }
     }
 

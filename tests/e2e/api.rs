@@ -568,7 +568,8 @@ fn dig_against_serve_sees_each_change_of_the_guides_commands() {
     let guide = ServedGuide::start();
     let public = vpcesim::catalog::lookup(&vpcesim::model::Region::default(), ELB)
         .expect("ELB in the catalog")
-        .public_addresses;
+        .public_addresses
+        .clone();
     assert!(!public.is_empty());
     guide.dig_is("before create", ELB_PRIVATE, &public);
 

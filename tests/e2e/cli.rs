@@ -91,8 +91,12 @@ fn services_json_lists_the_whole_catalog_with_service_detail_fields() {
     assert!(out.status.success());
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let list = list.as_array().expect("a JSON list");
-    assert_eq!(list.len(), 53);
-    for detail in list {
+    let region = vpcesim::model::Region::parse("eu-west-1").unwrap();
+    let catalog = vpcesim::catalog::services(&region);
+    assert!(catalog.len() >= 150);
+    assert_eq!(list.len(), catalog.len());
+    for (detail, service) in list.iter().zip(catalog) {
+        assert_eq!(detail["ServiceName"], service.service_name.as_str());
         for key in [
             "ServiceName",
             "ServiceId",
@@ -100,12 +104,17 @@ fn services_json_lists_the_whole_catalog_with_service_detail_fields() {
             "AvailabilityZones",
             "Owner",
             "BaseEndpointDnsNames",
-            "PrivateDnsName",
             "AcceptanceRequired",
             "VpcEndpointPolicySupported",
         ] {
             assert!(detail.get(key).is_some(), "{key} missing in {detail}");
         }
+        // Services without private DNS support have no PrivateDnsName, as in EC2.
+        assert_eq!(
+            detail.get("PrivateDnsName").is_some(),
+            !service.private_dns_names.is_empty(),
+            "{detail}"
+        );
         assert_eq!(detail["Owner"], "amazon");
         assert_eq!(detail["AvailabilityZones"][0], "eu-west-1a");
     }

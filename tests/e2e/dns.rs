@@ -231,7 +231,39 @@ fn cases(c: &ControlPlane) -> Vec<Case> {
             A,
             Want::A(enis(c, "s3")),
         ),
-        case(vpc("main"), "s3.us-east-1.amazonaws.com", A, Want::NoData),
+        // S3's bare regional name is a private name too: the endpoint's ENIs inside,
+        // the public addresses everywhere else.
+        case(
+            vpc("main"),
+            "s3.us-east-1.amazonaws.com",
+            A,
+            Want::A(enis(c, "s3")),
+        ),
+        case(
+            ViewId::Public,
+            "s3.us-east-1.amazonaws.com",
+            A,
+            Want::AnyOrder(public(c, "s3")),
+        ),
+        case(
+            vpc("peer"),
+            "s3.us-east-1.amazonaws.com",
+            A,
+            Want::AnyOrder(public(c, "s3")),
+        ),
+        // Firehose's private name is the Firehose API's own host.
+        case(
+            ViewId::Public,
+            "firehose.us-east-1.amazonaws.com",
+            A,
+            Want::AnyOrder(public(c, "kinesis-firehose")),
+        ),
+        case(
+            ViewId::Public,
+            "kinesis-firehose.us-east-1.amazonaws.com",
+            A,
+            Want::Refused,
+        ),
         case(
             vpc("peer"),
             "sts.us-east-1.amazonaws.com",
