@@ -10,6 +10,6 @@ pub mod region;
 pub mod topology;
 
 pub use ids::IdGen;
-pub use net::{PortRange, Proto, RuleAction};
+pub use net::{Direction, PortRange, Proto, RuleAction};
 pub use region::Region;
 pub use topology::*;

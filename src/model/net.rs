@@ -2,6 +2,16 @@
 
 use std::fmt;
 
+/// Which way a transfer's bytes go. It lives in the model because both the scenario
+/// steps that name it and the virtual network that carries the bytes use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From the host to the service.
+    Upload,
+    /// From the service to the host.
+    Download,
+}
+
 /// An IP protocol as security group and NACL rules name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Proto {

@@ -4,6 +4,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::control::{CreateEndpoint, ModifyEndpoint};
+pub use crate::model::Direction;
 use crate::model::{EndpointState, NaclEntry, Proto, SgRule};
 
 /// One step of a scenario.
@@ -26,15 +27,6 @@ pub enum Origin {
     Host(String),
     /// The provider's side of a service (`service:NAME`), which may not start flows.
     Service(String),
-}
-
-/// Which way a transfer's bytes go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// From the host to the service.
-    Upload,
-    /// From the service to the host.
-    Download,
 }
 
 /// A step's action.

@@ -10,8 +10,7 @@ use smoltcp::socket::{tcp, udp};
 use super::apps::{Conn, Pattern, Receiver, Role, Sender};
 use super::fabric::{Accepted, Apps, Flow};
 use super::host::Host;
-use crate::model::Backend;
-use crate::scenario::Direction;
+use crate::model::{Backend, Direction};
 
 /// What ends a step's run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
