@@ -1,4 +1,5 @@
-//! The token buckets of the forwarder: one per (endpoint, AZ ID, direction), shared by
+//! The token buckets of the forwarder: the policy core's [`BucketTable`] (the same one
+//! the virtual network keeps), one bucket per (endpoint, AZ ID, direction), shared by
 //! every flow of that endpoint in that AZ, found once per flow.
 //!
 //! A flow looks its pair of buckets up once and then locks only the bucket of its
@@ -6,77 +7,51 @@
 //! bandwidth ([`Meters::set_bandwidth`]) replaces every bucket, live flows' too: each
 //! reservation checks an epoch and looks its bucket up again when it moved.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::time::Instant;
 
 use crate::model::Bandwidth;
-use crate::policy::{FlowDirection, TokenBucket, bucket_limits};
+use crate::policy::{BucketTable, FlowDirection, TokenBucket};
 
-/// Both directions' buckets of one endpoint in one AZ.
+/// Both directions' buckets of one endpoint in one AZ, each locked on its own.
 type Pair = Arc<[Mutex<TokenBucket>; 2]>;
-
-struct Table {
-    rate: u64,
-    burst: u64,
-    /// endpoint -> AZ ID -> buckets: looked up by `&str` without allocating.
-    pairs: HashMap<String, HashMap<String, Pair>>,
-}
 
 /// Every bucket of one `serve`.
 pub(crate) struct Meters {
     start: Instant,
     epoch: AtomicU64,
-    table: Mutex<Table>,
+    table: Mutex<BucketTable<Pair>>,
 }
 
 impl Meters {
     /// Buckets at `bandwidth`, created full on first use; time counts from `start`.
     pub(crate) fn new(bandwidth: Bandwidth, start: Instant) -> Self {
-        let (rate, burst) = bucket_limits(bandwidth);
         Self {
             start,
             epoch: AtomicU64::new(0),
-            table: Mutex::new(Table {
-                rate,
-                burst,
-                pairs: HashMap::new(),
-            }),
+            table: Mutex::new(BucketTable::new(bandwidth)),
         }
     }
 
     /// Replaces every bucket (a new topology's `[bandwidth]`); they start full.
     pub(crate) fn set_bandwidth(&self, bandwidth: Bandwidth) {
-        let (rate, burst) = bucket_limits(bandwidth);
         let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
-        *table = Table {
-            rate,
-            burst,
-            pairs: HashMap::new(),
-        };
+        table.reset(bandwidth);
         self.epoch.fetch_add(1, Ordering::Release);
     }
 
     /// The buckets of (`endpoint`, `az_id`) and the epoch they belong to.
     fn pair(&self, endpoint: &str, az_id: &str) -> (u64, Pair) {
+        let now = self.start.elapsed();
         let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
         // Read under the lock: `set_bandwidth` moves it under the same lock.
         let epoch = self.epoch.load(Ordering::Acquire);
-        if let Some(pair) = table.pairs.get(endpoint).and_then(|m| m.get(az_id)) {
-            return (epoch, Arc::clone(pair));
-        }
-        let now = self.start.elapsed();
-        let (rate, burst) = (table.rate, table.burst);
-        let bucket = || Mutex::new(TokenBucket::new(rate, burst, now));
-        let pair: Pair = Arc::new([bucket(), bucket()]);
-        table
-            .pairs
-            .entry(endpoint.to_string())
-            .or_default()
-            .insert(az_id.to_string(), Arc::clone(&pair));
-        (epoch, pair)
+        let (_, pair) = table.pair(endpoint, az_id, now, |[to, from]| {
+            Arc::new([Mutex::new(to), Mutex::new(from)])
+        });
+        (epoch, Arc::clone(pair))
     }
 
     /// The pacer of one direction of a flow to `endpoint` in `az_id`.
@@ -114,17 +89,17 @@ impl Pacer<'_> {
         if self.meters.epoch.load(Ordering::Acquire) != self.epoch {
             (self.epoch, self.pair) = self.meters.pair(self.endpoint, self.az_id);
         }
-        let index = match self.dir {
-            FlowDirection::ToService => 0,
-            FlowDirection::FromService => 1,
-        };
         let now = self.meters.start.elapsed();
-        let at = self.pair[index]
+        let at = self.pair[self.dir.index()]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .reserve(now, bytes);
         if at > now {
-            tokio::time::sleep_until(self.meters.start + at).await;
+            match self.meters.start.checked_add(at) {
+                Some(at) => tokio::time::sleep_until(at).await,
+                // Later than any clock can say: the bytes never go.
+                None => std::future::pending().await,
+            }
         }
     }
 }

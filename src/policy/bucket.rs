@@ -1,4 +1,6 @@
-//! Token buckets per endpoint, per AZ, per direction (PRIVATELINK.md Part A §6).
+//! Token buckets per endpoint, per AZ, per direction (PRIVATELINK.md Part A §6), and
+//! [`BucketTable`], the one table of them that the forwarder (on wall time) and the
+//! virtual network (on simulated time) both keep.
 //!
 //! Exact integer arithmetic: the level is kept in bit-nanoseconds per second (bits ×
 //! 10⁹), so that `rate` bits/s refills exactly `rate` units per nanosecond and no clock
@@ -6,6 +8,8 @@
 //! in debt: later ones queue behind them, and no byte is ever dropped.
 
 use std::time::Duration;
+
+use indexmap::{Equivalent, IndexMap};
 
 use crate::model::Bandwidth;
 
@@ -52,16 +56,21 @@ impl TokenBucket {
     pub fn reserve(&mut self, now: Duration, bytes: u64) -> Duration {
         let (level, now) = self.level_at(nanos(now));
         let cost = i128::from(bytes) * 8 * NANOS_PER_SEC;
-        self.level = level - cost;
+        // Saturating: a debt past i128 (about 10^19 reservations of 2^64 bytes) stays
+        // the largest debt instead of wrapping into credit.
+        self.level = level.saturating_sub(cost);
         self.last = now;
         let wait = if self.level >= 0 {
             0
         } else {
             // ceil(debt / rate) nanoseconds until the level is back at zero.
-            (-self.level + self.rate - 1) / self.rate
+            self.level.saturating_neg().saturating_add(self.rate - 1) / self.rate
         };
-        let at = now + wait;
-        Duration::new((at / NANOS_PER_SEC) as u64, (at % NANOS_PER_SEC) as u32)
+        let at = now.saturating_add(wait);
+        match u64::try_from(at / NANOS_PER_SEC) {
+            Ok(secs) => Duration::new(secs, (at % NANOS_PER_SEC) as u32),
+            Err(_) => Duration::MAX,
+        }
     }
 
     /// How many bytes could go at `now` without waiting.
@@ -80,9 +89,110 @@ pub enum FlowDirection {
     FromService,
 }
 
+impl FlowDirection {
+    /// The position of this direction's bucket in a [`BucketPair`].
+    pub fn index(self) -> usize {
+        match self {
+            Self::ToService => 0,
+            Self::FromService => 1,
+        }
+    }
+}
+
+/// Both directions' buckets of one endpoint in one AZ, indexed by
+/// [`FlowDirection::index`].
+pub type BucketPair = [TokenBucket; 2];
+
+/// The buckets of every (endpoint, AZ ID) at one bandwidth: one [`BucketPair`] each,
+/// created full on first use and shared by every flow of that endpoint in that AZ.
+///
+/// `P` is how a user holds a pair: the virtual network keeps the plain [`BucketPair`]
+/// (one thread, simulated time), the forwarder wraps it for sharing between tasks. A
+/// pair keeps its index until [`BucketTable::reset`], so a flow can find its pair once
+/// and then reach it by index, and a lookup by `&str` allocates nothing.
+#[derive(Debug, Clone)]
+pub struct BucketTable<P = BucketPair> {
+    bandwidth: Bandwidth,
+    rate: u64,
+    burst: u64,
+    pairs: IndexMap<(String, String), P>,
+}
+
+/// (endpoint, AZ ID) borrowed: hashes as the owned key does, so lookups do not allocate.
+#[derive(Hash)]
+struct KeyRef<'a>(&'a str, &'a str);
+
+impl Equivalent<(String, String)> for KeyRef<'_> {
+    fn equivalent(&self, key: &(String, String)) -> bool {
+        self.0 == key.0 && self.1 == key.1
+    }
+}
+
+impl<P> BucketTable<P> {
+    /// An empty table whose buckets get the rate and size of `bandwidth`.
+    pub fn new(bandwidth: Bandwidth) -> Self {
+        let (rate, burst) = bucket_limits(bandwidth);
+        Self {
+            bandwidth,
+            rate,
+            burst,
+            pairs: IndexMap::new(),
+        }
+    }
+
+    /// The bandwidth the buckets were made for.
+    pub fn bandwidth(&self) -> Bandwidth {
+        self.bandwidth
+    }
+
+    /// Forgets every bucket; new ones get `bandwidth` and start full.
+    pub fn reset(&mut self, bandwidth: Bandwidth) {
+        *self = Self::new(bandwidth);
+    }
+
+    /// The index and pair of (`endpoint`, `az_id`); a missing pair is made full at
+    /// `now` and handed to `hold` to become a `P`.
+    pub fn pair(
+        &mut self,
+        endpoint: &str,
+        az_id: &str,
+        now: Duration,
+        hold: impl FnOnce(BucketPair) -> P,
+    ) -> (usize, &mut P) {
+        let key = KeyRef(endpoint, az_id);
+        let index = match self.pairs.get_index_of(&key) {
+            Some(index) => index,
+            None => {
+                let bucket = || TokenBucket::new(self.rate, self.burst, now);
+                let pair = hold([bucket(), bucket()]);
+                let (index, _) = self
+                    .pairs
+                    .insert_full((endpoint.to_string(), az_id.to_string()), pair);
+                index
+            }
+        };
+        (index, &mut self.pairs[index])
+    }
+
+    /// The pair at `index` (as [`Self::pair`] gave it, before the last reset).
+    pub fn get_mut(&mut self, index: usize) -> Option<&mut P> {
+        self.pairs.get_index_mut(index).map(|(_, pair)| pair)
+    }
+
+    /// How many pairs exist.
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// Whether no pair exists yet.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+}
+
 /// The rate in bits/s and size in bits of every bucket at `bandwidth`. There is one
 /// bucket per (endpoint, AZ ID, direction), shared by every flow of that endpoint in
-/// that AZ; the forwarder's `Meters` and the fabric's gate each keep such a table.
+/// that AZ; both users keep them in a [`BucketTable`].
 pub fn bucket_limits(bandwidth: Bandwidth) -> (u64, u64) {
     // `as` saturates: an absurdly large rate means "unlimited".
     let rate = (bandwidth.per_az_gbps * 1e9).round() as u64;
@@ -153,6 +263,48 @@ mod tests {
         );
         assert_eq!(b.available(Duration::from_secs(7)), 0);
         assert_eq!(b.available(Duration::from_secs(8)), 1_000);
+    }
+
+    #[test]
+    fn a_table_keeps_one_pair_per_endpoint_and_az() {
+        let bw = Bandwidth {
+            per_az_gbps: 0.000_008,
+            burst_mbit: 0.008,
+        }; // 1000 B/s, 1000 B
+        let mut table: BucketTable = BucketTable::new(bw);
+        let t0 = Duration::ZERO;
+        let (a, pair) = table.pair("ep", "az1", t0, |p| p);
+        assert_eq!(pair[FlowDirection::ToService.index()].available(t0), 1_000);
+        pair[FlowDirection::ToService.index()].reserve(t0, 600);
+        let (again, pair) = table.pair("ep", "az1", t0, |_| unreachable!("exists"));
+        assert_eq!(again, a);
+        assert_eq!(pair[0].available(t0), 400, "the same bucket");
+        assert_eq!(pair[1].available(t0), 1_000, "the other direction's own");
+        let (b, _) = table.pair("ep", "az2", t0, |p| p);
+        let (c, _) = table.pair("ep2", "az1", t0, |p| p);
+        assert!(a != b && b != c && a != c);
+        assert_eq!(table.len(), 3);
+        assert_eq!(table.get_mut(a).map(|p| p[0].available(t0)), Some(400));
+        // A reset forgets every pair; new ones start full at the new bandwidth.
+        let wider = Bandwidth {
+            per_az_gbps: 0.000_016,
+            burst_mbit: 0.016,
+        };
+        table.reset(wider);
+        assert!(table.is_empty() && table.get_mut(a).is_none());
+        assert_eq!(table.bandwidth(), wider);
+        let (_, pair) = table.pair("ep", "az1", t0, |p| p);
+        assert_eq!(pair[0].available(t0), 2_000);
+    }
+
+    #[test]
+    fn huge_debts_saturate_instead_of_wrapping() {
+        let mut b = TokenBucket::new(1, 0, Duration::ZERO);
+        for _ in 0..4 {
+            assert_eq!(b.reserve(Duration::ZERO, u64::MAX), Duration::MAX);
+        }
+        let mut b = TokenBucket::new(1, 0, Duration::MAX);
+        assert_eq!(b.reserve(Duration::MAX, 1), Duration::MAX);
     }
 
     #[test]

@@ -22,7 +22,7 @@ mod verdict;
 use std::net::Ipv4Addr;
 
 pub use crate::model::Proto;
-pub use bucket::{FlowDirection, TokenBucket, bucket_limits};
+pub use bucket::{BucketPair, BucketTable, FlowDirection, TokenBucket, bucket_limits};
 pub use snapshot::PolicySnapshot;
 pub use verdict::{Admitted, BlockKind, BlockedBy, Verdict};
 

@@ -12,11 +12,9 @@ use std::time::Duration;
 
 use super::host::Host;
 use crate::model::{Backend, Bandwidth};
-use indexmap::IndexMap;
 
 use crate::policy::{
-    BlockKind, BlockedBy, FlowDirection, FlowKey, Initiator, PolicySnapshot, TokenBucket, Verdict,
-    bucket_limits,
+    BlockKind, BlockedBy, BucketTable, FlowDirection, FlowKey, Initiator, PolicySnapshot, Verdict,
 };
 
 /// What the fabric does with a flow's packets.
@@ -30,13 +28,12 @@ pub(crate) enum Action {
     DropReply,
 }
 
-/// The buckets a flow's payload is metered against (endpoint, AZ ID), one per
-/// direction, as indices into the gate's buckets: found once per flow, so a packet
-/// costs no map lookup and no allocation.
+/// The buckets a flow's payload is metered against (endpoint, AZ ID), as the index of
+/// their pair in the gate's table: found once per flow, so a packet costs no map
+/// lookup and no allocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Meter {
-    to_service: usize,
-    from_service: usize,
+    pair: usize,
 }
 
 /// A flow's verdict in the fabric's terms.
@@ -54,10 +51,7 @@ pub(crate) struct Decision {
 /// The policy snapshot and the buckets.
 pub(crate) struct Gate {
     pub(crate) policy: PolicySnapshot,
-    /// Bucket index by (endpoint, AZ ID, direction).
-    index: IndexMap<(String, String, FlowDirection), usize>,
-    buckets: Vec<TokenBucket>,
-    bandwidth: Bandwidth,
+    buckets: BucketTable,
 }
 
 impl Gate {
@@ -65,19 +59,15 @@ impl Gate {
     pub(crate) fn new(policy: PolicySnapshot, bandwidth: Bandwidth) -> Self {
         Self {
             policy,
-            index: IndexMap::new(),
-            buckets: Vec::new(),
-            bandwidth,
+            buckets: BucketTable::new(bandwidth),
         }
     }
 
     /// Takes a new policy; the buckets keep their state unless the bandwidth changed.
     pub(crate) fn update(&mut self, policy: PolicySnapshot, bandwidth: Bandwidth) {
         self.policy = policy;
-        if bandwidth != self.bandwidth {
-            self.index.clear();
-            self.buckets.clear();
-            self.bandwidth = bandwidth;
+        if bandwidth != self.buckets.bandwidth() {
+            self.buckets.reset(bandwidth);
         }
     }
 
@@ -97,18 +87,10 @@ impl Gate {
                 blocked: None,
                 server: Some(admitted.eni.clone()),
                 meter: Some(Meter {
-                    to_service: self.bucket(
-                        &admitted.endpoint,
-                        &admitted.az_id,
-                        FlowDirection::ToService,
-                        now,
-                    ),
-                    from_service: self.bucket(
-                        &admitted.endpoint,
-                        &admitted.az_id,
-                        FlowDirection::FromService,
-                        now,
-                    ),
+                    pair: self
+                        .buckets
+                        .pair(&admitted.endpoint, &admitted.az_id, now, |pair| pair)
+                        .0,
                 }),
                 backend: Some(admitted.backend),
             },
@@ -143,25 +125,17 @@ impl Gate {
         now: Duration,
         bytes: u64,
     ) -> Duration {
-        let i = if to_service {
-            meter.to_service
+        let dir = if to_service {
+            FlowDirection::ToService
         } else {
-            meter.from_service
+            FlowDirection::FromService
         };
-        self.buckets[i].reserve(now, bytes)
-    }
-
-    /// The index of the bucket of (`endpoint`, `az_id`, `dir`), full when first used,
-    /// at the rate and size of [`bucket_limits`].
-    fn bucket(&mut self, endpoint: &str, az_id: &str, dir: FlowDirection, now: Duration) -> usize {
-        let key = (endpoint.to_string(), az_id.to_string(), dir);
-        if let Some(&i) = self.index.get(&key) {
-            return i;
+        match self.buckets.get_mut(meter.pair) {
+            Some(pair) => pair[dir.index()].reserve(now, bytes),
+            // A meter from before a bandwidth change: its buckets are gone, so the
+            // flow is no longer metered (flows never outlive a step today).
+            None => now,
         }
-        let (rate, burst) = bucket_limits(self.bandwidth);
-        self.buckets.push(TokenBucket::new(rate, burst, now));
-        self.index.insert(key, self.buckets.len() - 1);
-        self.buckets.len() - 1
     }
 }
 
