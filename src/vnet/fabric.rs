@@ -18,7 +18,7 @@ use smoltcp::socket::tcp;
 use super::device::HostDevice;
 use super::events::Events;
 use super::gate::{Action, Decision, Gate, Meter};
-use super::host::{Host, HostKind, PATH_MTU, TCP_IP_HEADERS, from_instant, to_instant};
+use super::host::{HORIZON, Host, HostKind, PATH_MTU, TCP_IP_HEADERS, from_instant, to_instant};
 use super::packet::{self, Header, IPPROTO_TCP, IPPROTO_UDP, Pool};
 use super::resolver::{self, DnsView, LINK_LOCAL_RESOLVER, PUBLIC_RESOLVER, Resolver};
 use crate::model::{Backend, Proto};
@@ -69,6 +69,13 @@ pub(crate) struct Flow {
     pub(crate) latency: Duration,
     /// A control-plane change now blocks it: every further packet is dropped.
     pub(crate) cut: bool,
+}
+
+impl Flow {
+    /// Whether some of its packets are dropped: its client can never complete it.
+    fn is_blocked(&self) -> bool {
+        self.cut || self.action != Action::Pass
+    }
 }
 
 /// A server socket the fabric opened for a new flow, for the step to give a role.
@@ -199,6 +206,13 @@ impl Fabric {
 
     /// Runs the step from `start` until `apps` are done, nothing is left to happen, or
     /// `deadline` passes. Returns the time it stopped and whether the apps were done.
+    ///
+    /// Time jumps from event to event (the next arrival or the next smoltcp timer), and
+    /// straight to `deadline` once the goal is out of reach: when no packet is in
+    /// flight and a flow of the step is blocked, only retransmission timers are left,
+    /// whose packets the same verdict drops again (verdicts do not change within a
+    /// run), so a blocked `connect` with a timeout of years costs no more than one with
+    /// a timeout of seconds. Nothing runs past [`HORIZON`].
     pub(crate) fn run(
         &mut self,
         gate: &mut Gate,
@@ -207,6 +221,10 @@ impl Fabric {
         start: Duration,
         deadline: Duration,
     ) -> (Duration, bool) {
+        if start >= HORIZON {
+            return (deadline.max(start), false);
+        }
+        let stop = deadline.min(HORIZON);
         let mut now = start;
         let mut same_instant = 0u32;
         let mut dirty = vec![false; self.hosts.len()];
@@ -243,6 +261,9 @@ impl Fabric {
             if apps.done() {
                 return (now, true);
             }
+            if self.events.next_at().is_none() && self.flows.iter().any(Flow::is_blocked) {
+                return (deadline.max(now), false);
+            }
             let next_poll = self
                 .active
                 .iter()
@@ -255,8 +276,8 @@ impl Fabric {
                     None => return (deadline.max(now), false),
                 },
             };
-            if next > deadline {
-                return (deadline, false);
+            if next > stop {
+                return (deadline.max(now), false);
             }
             if next <= now {
                 // smoltcp asked for an immediate poll again; never spin on one instant.
@@ -409,7 +430,8 @@ impl Fabric {
             }
             _ => now,
         };
-        self.events.push(go.max(now) + latency, to, pkt);
+        self.events
+            .push(go.max(now).saturating_add(latency), to, pkt);
     }
 
     /// Decides a new flow from host `h`; opens the server's listening socket when the
@@ -548,7 +570,7 @@ impl Fabric {
             (hdr.src, hdr.src_port),
             &answer,
         ) {
-            self.events.push(now + latency * 2, h, reply);
+            self.events.push(now.saturating_add(latency * 2), h, reply);
         } else {
             self.pool.get_mut().give(reply);
         }

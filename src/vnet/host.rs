@@ -147,6 +147,12 @@ pub(crate) fn splitmix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The end of simulated time for the fabric (2^62 µs, about 146,000 years): smoltcp
+/// counts microseconds in an `i64` and adds its timers to the current time, so the
+/// fabric stops short of where that could overflow. A step that reaches it ends as
+/// timed out.
+pub(crate) const HORIZON: Duration = Duration::from_micros(1 << 62);
+
 /// Simulated time as smoltcp's instant (microseconds).
 pub(crate) fn to_instant(t: Duration) -> Instant {
     Instant::from_micros(i64::try_from(t.as_micros()).unwrap_or(i64::MAX))

@@ -29,5 +29,7 @@ mod steps;
 
 pub use fabric::{CROSS_AZ_LATENCY, FabricStats, PATH_MSS, SAME_AZ_LATENCY};
 pub use host::{INSTANCE_MTU, PATH_MTU, VPN_MTU};
-pub use network::{ConnectReport, Network, RESOLVE_TIMEOUT, TransferReport, window_for};
+pub use network::{
+    ConnectReport, MAX_TRANSFER_BYTES, Network, RESOLVE_TIMEOUT, TransferReport, window_for,
+};
 pub use resolver::{DnsView, LINK_LOCAL_RESOLVER, PUBLIC_RESOLVER, Resolver};

@@ -16,12 +16,17 @@ use super::gate::Gate;
 use super::host::{HostKind, hosts_of};
 use super::resolver::{PUBLIC_RESOLVER, Resolver};
 use super::steps::{Goal, StepApps, Stream};
-use crate::model::{Bandwidth, Proto, Topology};
+use crate::model::{Bandwidth, Direction, Proto, Topology};
 use crate::policy::{BlockedBy, Initiator, PolicySnapshot, ephemeral_port};
-use crate::scenario::Direction;
 
 /// How long `resolve` waits for the resolver's answer before giving up.
 pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The largest transfer the network carries (1 TB): every byte is simulated, packet by
+/// packet, so a bigger one would run for hours of wall time. [`Network::transfer`]
+/// refuses more (reports it not completed, without simulating anything); scenarios
+/// check the limit when they load.
+pub const MAX_TRANSFER_BYTES: u64 = 1_000_000_000_000;
 
 /// The outcome of a `connect` step.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,7 +136,7 @@ impl Network {
             Some(resolver),
             &mut apps,
             now,
-            now + RESOLVE_TIMEOUT,
+            now.saturating_add(RESOLVE_TIMEOUT),
         );
         let out = apps.datagram.take().unwrap_or((Vec::new(), end));
         self.fabric.end_step();
@@ -148,7 +153,7 @@ impl Network {
         proto: Proto,
         timeout: Duration,
     ) -> ConnectReport {
-        let deadline = now + timeout;
+        let deadline = now.saturating_add(timeout);
         let Some(h) = self.fabric.host_index(&initiator_name(from)) else {
             return ConnectReport {
                 connected: false,
@@ -194,7 +199,7 @@ impl Network {
     /// Moves `bytes` over `streams` parallel connections from `from` to `dst`
     /// (`upload`) or back (`download`). `timeout` bounds the handshakes; once every
     /// stream is connected the transfer runs until its bytes are acknowledged (or
-    /// stalls for `timeout`).
+    /// stalls for `timeout`). More than [`MAX_TRANSFER_BYTES`] is not attempted.
     #[allow(clippy::too_many_arguments)]
     pub fn transfer(
         &mut self,
@@ -213,8 +218,13 @@ impl Network {
             payload_seconds: 0.0,
             gbps: 0.0,
             digest_ok: false,
-            finished_at: now + timeout,
+            finished_at: now.saturating_add(timeout),
         };
+        if bytes > MAX_TRANSFER_BYTES {
+            // Refused before any packet: the report says not completed, at `now`.
+            report.finished_at = now;
+            return report;
+        }
         let Some(h) = self.fabric.host_index(&initiator_name(from)) else {
             return report;
         };
@@ -237,19 +247,26 @@ impl Network {
             });
         }
         let resolver = self.resolver.as_deref().map(|r| r as &dyn Resolver);
-        let (end, connected) =
-            self.fabric
-                .run(&mut self.gate, resolver, &mut apps, now, now + timeout);
+        let (end, connected) = self.fabric.run(
+            &mut self.gate,
+            resolver,
+            &mut apps,
+            now,
+            now.saturating_add(timeout),
+        );
         if !connected {
             report.blocked_by = self.first_block();
             self.fabric.end_step();
             return report;
         }
         apps.goal = Goal::Complete;
-        let expected = Duration::from_secs_f64(
+        let expected = Duration::try_from_secs_f64(
             bytes as f64 * 8.0 / (self.bandwidth.per_az_gbps.max(1e-3) * 1e9),
-        );
-        let limit = end + expected * 4 + timeout;
+        )
+        .unwrap_or(Duration::MAX);
+        let limit = end
+            .saturating_add(expected.saturating_mul(4))
+            .saturating_add(timeout);
         let (end, completed) = self
             .fabric
             .run(&mut self.gate, resolver, &mut apps, end, limit);

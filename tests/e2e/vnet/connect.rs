@@ -263,3 +263,53 @@ fn an_update_applies_new_rules_to_the_next_connection() {
         Some((BlockKind::SecurityGroup, Some("ingress")))
     );
 }
+
+#[test]
+fn a_blocked_connect_skips_its_huge_timeout_at_once() {
+    // The SYN is dropped (no rule for port 22); only the client's retransmission timer
+    // is left, so simulated time jumps from event to event instead of costing wall time.
+    let control = world("");
+    let mut net = network(&control);
+    let timeout = std::time::Duration::from_secs(1_000_000_000);
+    let wall = std::time::Instant::now();
+    let r = net.connect(
+        T0,
+        &host("web-a"),
+        eni(&control, "kinesis", 22),
+        Proto::Tcp,
+        timeout,
+    );
+    assert!(!r.connected, "{r:?}");
+    assert_eq!(r.finished_at, T0 + timeout);
+    assert!(
+        wall.elapsed() < std::time::Duration::from_millis(500),
+        "took {:?}",
+        wall.elapsed()
+    );
+}
+
+#[test]
+fn a_timeout_past_the_end_of_time_saturates() {
+    let control = world("");
+    let mut net = network(&control);
+    let r = net.connect(
+        T0,
+        &host("web-a"),
+        eni(&control, "kinesis", 22),
+        Proto::Tcp,
+        std::time::Duration::MAX,
+    );
+    assert!(!r.connected, "{r:?}");
+    assert_eq!(r.finished_at, std::time::Duration::MAX);
+    let r = net.transfer(
+        std::time::Duration::MAX - std::time::Duration::from_secs(1),
+        &host("web-a"),
+        eni(&control, "kinesis", 443),
+        1_000_000,
+        vpcesim::model::Direction::Upload,
+        1,
+        std::time::Duration::MAX,
+    );
+    assert!(!r.completed, "{r:?}");
+    assert_eq!(r.finished_at, std::time::Duration::MAX);
+}

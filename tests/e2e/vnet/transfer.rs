@@ -155,3 +155,23 @@ fn download_has_its_own_bucket_at_the_same_rate() {
     assert!(down.completed && down.digest_ok, "{down:?}");
     assert!(within(down.gbps, 1.0, 0.02), "{down:?}");
 }
+
+#[test]
+fn a_transfer_beyond_the_limit_is_refused_at_once() {
+    let control = world("");
+    let mut net = network(&control);
+    let wall = std::time::Instant::now();
+    let r = net.transfer(
+        T0,
+        &host("web-a"),
+        eni(&control, "kinesis", 443),
+        1_000_000 * 1_000_000_000_000, // 1,000,000 TB
+        Direction::Upload,
+        1,
+        TIMEOUT,
+    );
+    assert!(!r.completed && r.bytes == 0, "{r:?}");
+    assert_eq!(r.finished_at, T0);
+    assert!(wall.elapsed() < std::time::Duration::from_secs(1));
+    assert_eq!(vpcesim::vnet::MAX_TRANSFER_BYTES, 1_000_000_000_000);
+}
