@@ -14,12 +14,13 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use smoltcp::iface::{PollIngressSingleResult, PollResult, SocketHandle};
 use smoltcp::socket::tcp;
+use smoltcp::wire::IpProtocol;
 
 use super::device::HostDevice;
 use super::events::Events;
 use super::gate::{Action, Decision, Gate, Meter};
 use super::host::{HORIZON, Host, HostKind, PATH_MTU, TCP_IP_HEADERS, from_instant, to_instant};
-use super::packet::{self, Header, IPPROTO_TCP, IPPROTO_UDP, Pool};
+use super::packet::{self, Header, Pool};
 use super::resolver::{self, DnsView, LINK_LOCAL_RESOLVER, PUBLIC_RESOLVER, Resolver};
 use crate::model::{Backend, Proto};
 use crate::policy::{BlockedBy, FlowKey, Initiator};
@@ -365,7 +366,7 @@ impl Fabric {
             self.pool.get_mut().give(pkt);
             return;
         };
-        if hdr.proto == IPPROTO_UDP && hdr.dst_port == 53 && self.is_resolver(h, hdr.dst) {
+        if hdr.proto == IpProtocol::Udp && hdr.dst_port == 53 && self.is_resolver(h, hdr.dst) {
             self.answer_dns(h, &hdr, pkt, now, resolver);
             return;
         }
@@ -373,7 +374,7 @@ impl Fabric {
         let tracked = self.track.get(&key).copied();
         let (fid, forward) = match tracked {
             Some((fid, forward)) => (fid as usize, forward),
-            None if hdr.is_syn() || hdr.proto == IPPROTO_UDP => {
+            None if hdr.is_syn() || hdr.proto == IpProtocol::Udp => {
                 match self.open_flow(h, &hdr, now, gate) {
                     Some(fid) => (fid, true),
                     None => {
@@ -451,7 +452,7 @@ impl Fabric {
             }
             HostKind::Eni { .. } => return None,
         };
-        let proto = if hdr.proto == IPPROTO_TCP {
+        let proto = if hdr.proto == IpProtocol::Tcp {
             Proto::Tcp
         } else {
             Proto::Udp
@@ -499,15 +500,9 @@ impl Fabric {
         });
         self.track.insert(track_key(h, hdr), (fid as u32, true));
         if let Some(s) = server {
-            let reply = Header {
-                src: hdr.dst,
-                dst: hdr.src,
-                src_port: hdr.dst_port,
-                dst_port: hdr.src_port,
-                ..*hdr
-            };
-            self.track.insert(track_key(s, &reply), (fid as u32, false));
-            if action != Action::DropForward && hdr.proto == IPPROTO_TCP {
+            self.track
+                .insert(track_key(s, &hdr.reversed()), (fid as u32, false));
+            if action != Action::DropForward && hdr.proto == IpProtocol::Tcp {
                 self.activate(s, now);
                 let size = self.server_buffer;
                 if let Some(stack) = &mut self.hosts[s].stack {
@@ -601,7 +596,7 @@ pub(crate) fn new_tcp_socket(buffer: usize) -> tcp::Socket<'static> {
 /// The tracking key of a packet sent by host `h`: host, protocol, ports and destination.
 fn track_key(h: usize, hdr: &Header) -> u128 {
     (h as u128) << 72
-        | u128::from(hdr.proto) << 64
+        | u128::from(u8::from(hdr.proto)) << 64
         | u128::from(hdr.src_port) << 48
         | u128::from(u32::from(hdr.dst)) << 16
         | u128::from(hdr.dst_port)

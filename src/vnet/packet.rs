@@ -1,22 +1,24 @@
 //! IPv4 packets on the fabric: pooled buffers, the few header fields the fabric reads,
 //! MSS clamping and the UDP datagrams the in-fabric resolver writes.
 //!
-//! The fabric never computes a checksum (every host's device declares checksums
-//! ignored), so rewriting an MSS option needs no checksum update.
+//! Every byte is read and written through `smoltcp::wire` (`new_checked` before any
+//! field is read, the `Packet`/`Repr` split for what is written), the same code the
+//! hosts' stacks use. The fabric never computes a checksum (every host's device
+//! declares checksums ignored), so rewriting an MSS option needs no checksum update.
 
 use std::net::Ipv4Addr;
+
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::wire::{
+    IpAddress, IpProtocol, Ipv4Packet, Ipv4Repr, TcpOption, TcpPacket, UdpPacket, UdpRepr,
+};
 
 /// The size of every pooled buffer: the largest frame any host may emit (an EC2
 /// instance's 9001-byte MTU) rounded up.
 pub(crate) const BUF_SIZE: usize = 9216;
 
-/// IP protocol numbers the fabric carries.
-pub(crate) const IPPROTO_TCP: u8 = 6;
-/// UDP.
-pub(crate) const IPPROTO_UDP: u8 = 17;
-
-const TCP_SYN: u8 = 0x02;
-const TCP_ACK: u8 = 0x10;
+/// The TTL of the datagrams the fabric writes itself.
+const HOP_LIMIT: u8 = 64;
 
 /// One IP packet in a pooled buffer: `buf` always has `BUF_SIZE` bytes, `len` are used.
 #[derive(Debug)]
@@ -76,18 +78,20 @@ impl Pool {
 /// The header fields the fabric decides and forwards on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Header {
-    /// The IP protocol number.
-    pub(crate) proto: u8,
+    /// The transport: TCP or UDP.
+    pub(crate) proto: IpProtocol,
     /// Source address.
     pub(crate) src: Ipv4Addr,
     /// Destination address.
     pub(crate) dst: Ipv4Addr,
-    /// Source port (0 for other protocols).
+    /// Source port.
     pub(crate) src_port: u16,
     /// Destination port.
     pub(crate) dst_port: u16,
-    /// TCP flags (0 for UDP).
-    pub(crate) flags: u8,
+    /// TCP SYN set (false for UDP).
+    syn: bool,
+    /// TCP ACK set (false for UDP).
+    ack: bool,
     /// Where the transport payload starts.
     pub(crate) payload_at: usize,
     /// Transport payload length.
@@ -95,83 +99,85 @@ pub(crate) struct Header {
 }
 
 impl Header {
-    /// Parses the IPv4 and TCP/UDP headers; `None` for anything malformed or other.
+    /// Parses the IPv4 and TCP/UDP headers; `None` for anything malformed (lengths that
+    /// do not fit the buffer or each other) or another protocol.
     pub(crate) fn parse(p: &[u8]) -> Option<Self> {
-        let first = *p.first()?;
-        if first >> 4 != 4 || p.len() < 20 {
+        let ip = Ipv4Packet::new_checked(p).ok()?;
+        if ip.version() != 4 {
             return None;
         }
-        let ihl = usize::from(first & 0x0f) * 4;
-        let total = usize::from(u16::from_be_bytes([p[2], p[3]]));
-        if ihl < 20 || total < ihl || total > p.len() {
-            return None;
-        }
-        let proto = p[9];
-        let src = Ipv4Addr::new(p[12], p[13], p[14], p[15]);
-        let dst = Ipv4Addr::new(p[16], p[17], p[18], p[19]);
-        let t = &p[ihl..total];
-        let (src_port, dst_port, flags, header_len) = match proto {
-            IPPROTO_TCP if t.len() >= 20 => {
-                let doff = usize::from(t[12] >> 4) * 4;
-                if doff < 20 || doff > t.len() {
-                    return None;
-                }
-                (port(t, 0), port(t, 2), t[13], doff)
+        let ip_header = usize::from(ip.header_len());
+        let (src_port, dst_port, syn, ack, transport_header, payload_len) = match ip.next_header() {
+            IpProtocol::Tcp => {
+                let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
+                let header = usize::from(tcp.header_len());
+                let (src, dst) = (tcp.src_port(), tcp.dst_port());
+                (src, dst, tcp.syn(), tcp.ack(), header, tcp.payload().len())
             }
-            IPPROTO_UDP if t.len() >= 8 => (port(t, 0), port(t, 2), 0, 8),
+            IpProtocol::Udp => {
+                let udp = UdpPacket::new_checked(ip.payload()).ok()?;
+                let (src, dst) = (udp.src_port(), udp.dst_port());
+                (src, dst, false, false, 8, udp.payload().len())
+            }
             _ => return None,
         };
         Some(Self {
-            proto,
-            src,
-            dst,
+            proto: ip.next_header(),
+            src: ip.src_addr(),
+            dst: ip.dst_addr(),
             src_port,
             dst_port,
-            flags,
-            payload_at: ihl + header_len,
-            payload_len: t.len() - header_len,
+            syn,
+            ack,
+            payload_at: ip_header + transport_header,
+            payload_len,
         })
     }
 
     /// A TCP SYN without ACK: the packet that opens a flow.
     pub(crate) fn is_syn(&self) -> bool {
-        self.proto == IPPROTO_TCP && self.flags & (TCP_SYN | TCP_ACK) == TCP_SYN
+        self.proto == IpProtocol::Tcp && self.syn && !self.ack
     }
 
     /// Any TCP segment with SYN set (SYN or SYN-ACK): the ones that carry an MSS.
     pub(crate) fn has_syn(&self) -> bool {
-        self.proto == IPPROTO_TCP && self.flags & TCP_SYN != 0
+        self.proto == IpProtocol::Tcp && self.syn
     }
-}
 
-fn port(t: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([t[at], t[at + 1]])
+    /// The same flow seen from the other end: addresses and ports swapped.
+    pub(crate) fn reversed(&self) -> Self {
+        Self {
+            src: self.dst,
+            dst: self.src,
+            src_port: self.dst_port,
+            dst_port: self.src_port,
+            ..*self
+        }
+    }
 }
 
 /// Lowers the MSS option of a SYN or SYN-ACK to `max`; returns the MSS now in it.
 pub(crate) fn clamp_mss(p: &mut [u8], max: u16) -> Option<u16> {
-    let ihl = usize::from(p.first()? & 0x0f) * 4;
-    let doff = usize::from(p.get(ihl + 12)? >> 4) * 4;
-    let opts = p.get_mut(ihl + 20..ihl + doff)?;
-    let mut i = 0;
-    while i < opts.len() {
-        match opts[i] {
-            0 => break,
-            1 => i += 1,
-            kind => {
-                let len = usize::from(*opts.get(i + 1)?);
-                if len < 2 || i + len > opts.len() {
-                    return None;
-                }
-                if kind == 2 && len == 4 {
-                    let mss = u16::from_be_bytes([opts[i + 2], opts[i + 3]]);
-                    let clamped = mss.min(max);
-                    opts[i + 2..i + 4].copy_from_slice(&clamped.to_be_bytes());
-                    return Some(clamped);
-                }
-                i += len;
+    let mut ip = Ipv4Packet::new_checked(p).ok()?;
+    let mut tcp = TcpPacket::new_checked(ip.payload_mut()).ok()?;
+    let options = tcp.options_mut();
+    let mut at = 0;
+    while at < options.len() {
+        let (len, mss) = {
+            let (rest, option) = TcpOption::parse(&options[at..]).ok()?;
+            let len = options.len() - at - rest.len();
+            match option {
+                TcpOption::EndOfList => return None,
+                TcpOption::MaxSegmentSize(mss) => (len, Some(mss)),
+                _ => (len, None),
             }
+        };
+        if let Some(mss) = mss {
+            let clamped = mss.min(max);
+            TcpOption::MaxSegmentSize(clamped).emit(&mut options[at..at + len]);
+            return Some(clamped);
         }
+        at += len;
     }
     None
 }
@@ -183,25 +189,36 @@ pub(crate) fn write_udp(
     dst: (Ipv4Addr, u16),
     payload: &[u8],
 ) -> bool {
-    let total = 28 + payload.len();
+    let udp = UdpRepr {
+        src_port: src.1,
+        dst_port: dst.1,
+    };
+    let udp_len = udp.header_len() + payload.len();
+    let ip = Ipv4Repr {
+        src_addr: src.0,
+        dst_addr: dst.0,
+        next_header: IpProtocol::Udp,
+        payload_len: udp_len,
+        hop_limit: HOP_LIMIT,
+    };
+    let total = ip.buffer_len() + udp_len;
     if total > BUF_SIZE || total > usize::from(u16::MAX) {
         return false;
     }
     packet.len = total;
-    let b = &mut packet.buf[..total];
-    b[..20].fill(0);
-    b[0] = 0x45;
-    b[2..4].copy_from_slice(&(total as u16).to_be_bytes());
-    b[6] = 0x40; // don't fragment
-    b[8] = 64;
-    b[9] = IPPROTO_UDP;
-    b[12..16].copy_from_slice(&src.0.octets());
-    b[16..20].copy_from_slice(&dst.0.octets());
-    b[20..22].copy_from_slice(&src.1.to_be_bytes());
-    b[22..24].copy_from_slice(&dst.1.to_be_bytes());
-    b[24..26].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-    b[26..28].fill(0); // no UDP checksum (allowed over IPv4)
-    b[28..].copy_from_slice(payload);
+    // No checksums (allowed for UDP over IPv4; every host ignores them).
+    let caps = ChecksumCapabilities::ignored();
+    let mut ip_packet = Ipv4Packet::new_unchecked(&mut packet.buf[..total]);
+    ip.emit(&mut ip_packet, &caps);
+    let mut udp_packet = UdpPacket::new_unchecked(ip_packet.payload_mut());
+    udp.emit(
+        &mut udp_packet,
+        &IpAddress::Ipv4(src.0),
+        &IpAddress::Ipv4(dst.0),
+        payload.len(),
+        |out| out.copy_from_slice(payload),
+        &caps,
+    );
     true
 }
 
@@ -213,13 +230,13 @@ mod tests {
         let mut p = vec![0u8; 20 + 28];
         p[0] = 0x45;
         p[2..4].copy_from_slice(&48u16.to_be_bytes());
-        p[9] = IPPROTO_TCP;
+        p[9] = 6; // TCP
         p[12..16].copy_from_slice(&[10, 0, 1, 10]);
         p[16..20].copy_from_slice(&[10, 0, 2, 20]);
         p[20..22].copy_from_slice(&32768u16.to_be_bytes());
         p[22..24].copy_from_slice(&443u16.to_be_bytes());
         p[32] = 7 << 4; // 28-byte header
-        p[33] = TCP_SYN;
+        p[33] = 0x02; // SYN
         // options: NOP, NOP, MSS, window scale 3, NOP... padding
         p[40] = 1;
         p[41] = 1;
@@ -258,6 +275,38 @@ mod tests {
     }
 
     #[test]
+    fn rejects_lengths_that_do_not_fit_together() {
+        let mut pool = Pool::default();
+        let mut pkt = pool.take(0);
+        let src = (Ipv4Addr::new(10, 0, 0, 2), 53);
+        let dst = (Ipv4Addr::new(10, 0, 1, 10), 32768);
+        assert!(write_udp(&mut pkt, src, dst, b"hello"));
+        // A UDP length beyond the datagram, and one shorter than its header.
+        for udp_len in [200u16, 7] {
+            let mut bad = pkt.bytes().to_vec();
+            bad[24..26].copy_from_slice(&udp_len.to_be_bytes());
+            assert!(Header::parse(&bad).is_none(), "UDP length {udp_len}");
+        }
+        // An IPv4 total length beyond the buffer, or inside the IP header.
+        for total in [200u16, 12] {
+            let mut bad = pkt.bytes().to_vec();
+            bad[2..4].copy_from_slice(&total.to_be_bytes());
+            assert!(Header::parse(&bad).is_none(), "total length {total}");
+        }
+        // A TCP data offset below 5 words or past the segment.
+        for offset in [4u8, 15] {
+            let mut bad = tcp_syn(1460);
+            bad[32] = offset << 4;
+            assert!(Header::parse(&bad).is_none(), "data offset {offset}");
+            assert_eq!(clamp_mss(&mut bad, 1000), None);
+        }
+        // The UDP payload ends where the UDP length says, not at the buffer's end.
+        let mut short = pkt.bytes().to_vec();
+        short[24..26].copy_from_slice(&10u16.to_be_bytes());
+        assert_eq!(Header::parse(&short).map(|h| h.payload_len), Some(2));
+    }
+
+    #[test]
     fn writes_a_udp_datagram_that_parses_back() {
         let mut pool = Pool::default();
         let mut pkt = pool.take(0);
@@ -267,7 +316,7 @@ mod tests {
         let h = Header::parse(pkt.bytes()).unwrap();
         assert_eq!(
             (h.proto, h.src, h.src_port, h.dst_port),
-            (IPPROTO_UDP, src.0, 53, 32768)
+            (IpProtocol::Udp, src.0, 53, 32768)
         );
         assert_eq!(&pkt.bytes()[h.payload_at..], b"hello");
         pool.give(pkt);
