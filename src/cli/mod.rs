@@ -48,6 +48,10 @@ pub enum Command {
         /// The Region.
         #[arg(long, default_value = "us-east-1")]
         region: String,
+        /// Only the services whose service name or private DNS names contain TEXT
+        /// (case-insensitive), e.g. `--search lambda` or `--search firehose.`.
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -92,7 +96,11 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { paths } => check::run(&paths),
-        Command::Services { region, format } => services::run(&region, format),
+        Command::Services {
+            region,
+            search,
+            format,
+        } => services::run(&region, search.as_deref(), format),
         Command::Describe { file, format } => describe::run(&file, format),
         Command::Run {
             paths,

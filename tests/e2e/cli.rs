@@ -128,6 +128,47 @@ fn services_json_lists_the_whole_catalog_with_service_detail_fields() {
 }
 
 #[test]
+fn services_search_filters_on_service_and_dns_names_ignoring_case() {
+    let out = vpcesim(&["services", "--search", "FireHose", "--region", "eu-west-1"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with("com.amazonaws.eu-west-1.kinesis-firehose "),
+        "{text}"
+    );
+    assert!(
+        lines[0].contains(" firehose.eu-west-1.amazonaws.com "),
+        "{text}"
+    );
+    assert_eq!(lines[1], "1 service matching `FireHose`");
+
+    // A DNS name matches too: the ECR Docker wildcard.
+    let out = vpcesim(&["services", "--search", "dkr.ecr", "--format", "json"]);
+    assert!(out.status.success());
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = list
+        .as_array()
+        .expect("a JSON list")
+        .iter()
+        .map(|d| d["ServiceName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["com.amazonaws.us-east-1.ecr.dkr"]);
+    assert_eq!(
+        list[0]["PrivateDnsName"],
+        "*.dkr.ecr.us-east-1.amazonaws.com"
+    );
+
+    // A service without private DNS says so, and no match is an empty list.
+    let text = stdout(&vpcesim(&["services", "--search", "dynamodb-streams"]));
+    assert!(text.contains("(no private DNS)"), "{text}");
+    let none = vpcesim(&["services", "--search", "no-such-service"]);
+    assert!(none.status.success());
+    assert_eq!(stdout(&none), "0 services matching `no-such-service`\n");
+}
+
+#[test]
 fn describe_prints_the_cli_shape() {
     let out = vpcesim(&[
         "describe",
