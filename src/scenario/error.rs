@@ -46,6 +46,20 @@ impl LoadError {
         }
     }
 
+    /// An error at a line and column already known.
+    pub(crate) fn at_position(
+        file: &Path,
+        (line, column): (usize, usize),
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
     /// An error with no position.
     pub fn whole_file(file: &Path, message: impl Into<String>) -> Self {
         Self {
@@ -54,6 +68,35 @@ impl LoadError {
             column: 0,
             message: message.into(),
         }
+    }
+}
+
+/// Where each line of a source starts, so that turning a byte offset into a line and a
+/// column costs a binary search rather than a scan from the top of the file (a scan
+/// per step made loading quadratic in the number of steps).
+#[derive(Debug, Clone)]
+pub(crate) struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    /// Indexes `source`.
+    pub(crate) fn new(source: &str) -> Self {
+        Self {
+            starts: codespan_reporting::files::line_starts(source).collect(),
+        }
+    }
+
+    /// 1-based line and column (in characters) of byte `offset` of `source`, the text
+    /// this index was built from.
+    pub(crate) fn position(&self, source: &str, offset: usize) -> (usize, usize) {
+        let offset = offset.min(source.len());
+        let line = self.starts.partition_point(|start| *start <= offset).max(1);
+        let start = self.starts[line - 1];
+        let column = source
+            .get(start..offset)
+            .map_or(1, |text| text.chars().count() + 1);
+        (line, column)
     }
 }
 
@@ -79,5 +122,20 @@ mod tests {
         assert_eq!(line_column(src, 11), (2, 6));
         let e = LoadError::at(Path::new("x.toml"), src, 6..8, "bad");
         assert_eq!(e.to_string(), "x.toml:2:1: bad");
+    }
+
+    #[test]
+    fn the_line_index_agrees_with_a_scan() {
+        let src = "a = 1\nbé = 2\n\nlast";
+        let index = LineIndex::new(src);
+        for offset in 0..=src.len() + 3 {
+            if src.is_char_boundary(offset.min(src.len())) {
+                assert_eq!(
+                    index.position(src, offset),
+                    line_column(src, offset),
+                    "offset {offset}"
+                );
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Placeholder expansion: `{NAME}` is endpoint NAME's regional DNS name and `{NAME@AZ}`
 //! its zonal name in AZ (the owner's AZ name), expanded in place inside longer names.
 
+use super::bindings::Bindings;
 use crate::control::ControlPlane;
 use crate::control::names::{regional_name, zonal_name};
 use crate::control::service::ServiceInfo;
@@ -43,11 +44,16 @@ pub(super) fn pieces(text: &str) -> Result<Vec<Piece<'_>>, String> {
     Ok(out)
 }
 
-/// Expands every placeholder of `text` against the world as it is now.
+/// Expands every placeholder of `text` against the world as it is now; a name means
+/// the endpoint most recently created under it (`bindings`).
 ///
 /// An endpoint keeps its names for its whole life, so a placeholder expands even while
 /// the endpoint is deleted (and then simply does not resolve).
-pub(super) fn expand(control: &ControlPlane, text: &str) -> Result<String, String> {
+pub(super) fn expand(
+    control: &ControlPlane,
+    bindings: &Bindings,
+    text: &str,
+) -> Result<String, String> {
     let mut out = String::with_capacity(text.len() + 64);
     let topology = control.topology();
     for piece in pieces(text)? {
@@ -58,7 +64,7 @@ pub(super) fn expand(control: &ControlPlane, text: &str) -> Result<String, Strin
             }
             Piece::Placeholder { inner, name, az } => (inner, name, az),
         };
-        let endpoint = topology.endpoints.get(name).ok_or_else(|| {
+        let endpoint = topology.endpoints.get(bindings.key(name)).ok_or_else(|| {
             format!("placeholder `{{{inner}}}`: endpoint `{name}` does not exist (yet)")
         })?;
         let service = ServiceInfo::of(topology, &endpoint.service).ok_or_else(|| {

@@ -13,7 +13,7 @@ use indexmap::IndexMap;
 use ipnet::Ipv4Net;
 
 use super::Scenario;
-use super::error::LoadError;
+use super::error::{LineIndex, LoadError};
 use super::raw::*;
 use super::steps::StepLoader;
 use super::units::parse_duration;
@@ -44,6 +44,7 @@ pub fn parse(file: &Path, source: &str) -> Result<Scenario> {
 pub(super) struct Loader<'a> {
     pub(super) file: &'a Path,
     pub(super) source: &'a str,
+    lines: LineIndex,
     pub(super) topology: Topology,
 }
 
@@ -52,12 +53,19 @@ impl<'a> Loader<'a> {
         Self {
             file,
             source,
+            lines: LineIndex::new(source),
             topology: Topology::default(),
         }
     }
 
     pub(super) fn err(&self, span: Range<usize>, message: impl Into<String>) -> LoadError {
-        LoadError::at(self.file, self.source, span, message)
+        let position = self.lines.position(self.source, span.start);
+        LoadError::at_position(self.file, position, message)
+    }
+
+    /// The 1-based line of byte `offset`.
+    pub(super) fn line_of(&self, offset: usize) -> usize {
+        self.lines.position(self.source, offset).0
     }
 
     /// The value of `key`, which must be a finite number above 0.
@@ -322,6 +330,7 @@ impl<'a> Loader<'a> {
                 whole,
             )?;
             let cidr = self.cidr(&raw.cidr)?;
+            self.check_usable_range(&raw.cidr, cidr, "VPC CIDR")?;
             if !(16..=28).contains(&cidr.prefix_len()) {
                 return Err(self.err(
                     raw.cidr.span(),
@@ -404,6 +413,29 @@ impl<'a> Loader<'a> {
             ));
         }
         Ok(net)
+    }
+
+    /// A VPC or on-premises range must not touch the address blocks that AWS refuses
+    /// for a VPC (and that no private network routes): "this" network, loopback,
+    /// link-local, multicast and the reserved block.
+    fn check_usable_range(&self, text: &S<String>, cidr: Ipv4Net, what: &str) -> Result<()> {
+        const RESERVED: &[(&str, &str)] = &[
+            ("0.0.0.0/8", "\"this\" network"),
+            ("127.0.0.0/8", "loopback"),
+            ("169.254.0.0/16", "link-local"),
+            ("224.0.0.0/4", "multicast"),
+            ("240.0.0.0/4", "reserved"),
+        ];
+        for (block, kind) in RESERVED {
+            let block: Ipv4Net = block.parse().expect("a valid CIDR");
+            if block.contains(&cidr.network()) || cidr.contains(&block.network()) {
+                return Err(self.err(
+                    text.span(),
+                    format!("{what} `{cidr}` lies in {block} ({kind} addresses), which AWS does not accept for a VPC: use a private range such as 10.0.0.0/16"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn vpc_ref(&self, vpc: &S<String>) -> Result<String> {
@@ -543,6 +575,14 @@ impl<'a> Loader<'a> {
             )
         })?;
         if !p.has_ports() {
+            if let Some(ports) = ports {
+                return Err(self.err(
+                    ports.span(),
+                    format!(
+                        "`ports` does not apply to a `{p}` rule: leave it out (it would be ignored)"
+                    ),
+                ));
+            }
             return Ok((p, PortRange::ALL));
         }
         let Some(ports) = ports else {
@@ -865,6 +905,7 @@ impl<'a> Loader<'a> {
             let raw = raw.get_ref();
             check_name(self, name)?;
             let cidr = self.cidr(&raw.cidr)?;
+            self.check_usable_range(&raw.cidr, cidr, "on-premises range")?;
             let vpc = self.vpc_ref(&raw.vpc)?;
             let vpc_cidr = self.topology.vpcs[&vpc].cidr;
             if vpc_cidr.contains(&cidr) || cidr.contains(&vpc_cidr) {

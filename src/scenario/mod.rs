@@ -3,6 +3,7 @@
 //! Loading builds the topology and runs the file's `[endpoints]` through the control
 //! plane, exactly as `create_endpoint` steps would; it touches no socket.
 
+mod bindings;
 mod error;
 mod expand;
 mod load;

@@ -223,6 +223,8 @@ pub(crate) enum RawAnswers {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawStep {
+    /// A label the reports show.
+    pub(crate) name: Option<S<String>>,
     // Actions: exactly one per step.
     pub(crate) resolve: Option<S<String>>,
     pub(crate) connect: Option<S<String>>,

@@ -13,6 +13,7 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 
 use super::Scenario;
+use super::bindings::Bindings;
 use super::expand::expand;
 use super::step::*;
 use crate::control::{ApiError, ControlPlane};
@@ -54,6 +55,8 @@ struct Runner {
     dns: DnsSnapshot,
     net: Network,
     compiled_generation: u64,
+    /// Which endpoint each scenario name means now.
+    bindings: Bindings,
 }
 
 /// What a step observed, before it is compared with what was expected.
@@ -74,6 +77,7 @@ impl Runner {
             dns,
             net,
             compiled_generation,
+            bindings: Bindings::default(),
         }
     }
 
@@ -129,13 +133,24 @@ impl Runner {
             } => self.transfer(target, from, *bytes, *direction, *streams, expect),
             Action::CreateEndpoint(request) => {
                 let caller = self.vpc_owner(&request.vpc);
+                let name = request.name.clone().unwrap_or_default();
+                let endpoints = &self.control.topology().endpoints;
+                let key = Bindings::fresh_key(&name, |k| endpoints.contains_key(k));
+                let request = crate::control::CreateEndpoint {
+                    name: Some(key.clone()),
+                    ..request.clone()
+                };
                 let result = self
                     .control
-                    .create_endpoint(self.now, &caller, request)
+                    .create_endpoint(self.now, &caller, &request)
                     .map(|e| Some(e.state));
+                if result.is_ok() {
+                    self.bindings.bind(&name, key);
+                }
                 api_checks(result, expect)
             }
             Action::ModifyEndpoint { endpoint, change } => {
+                let endpoint = self.bindings.key(endpoint);
                 let caller = self.endpoint_owner(endpoint);
                 let result = self
                     .control
@@ -144,6 +159,7 @@ impl Runner {
                 api_checks(result, expect)
             }
             Action::DeleteEndpoint(endpoint) => {
+                let endpoint = self.bindings.key(endpoint);
                 let caller = self.endpoint_owner(endpoint);
                 let result = self
                     .control
@@ -152,6 +168,7 @@ impl Runner {
                 api_checks(result, expect)
             }
             Action::Accept(endpoint) => {
+                let endpoint = self.bindings.key(endpoint);
                 let caller = self.provider_of(endpoint);
                 api_checks(
                     self.control
@@ -161,6 +178,7 @@ impl Runner {
                 )
             }
             Action::Reject(endpoint) => {
+                let endpoint = self.bindings.key(endpoint);
                 let caller = self.provider_of(endpoint);
                 api_checks(
                     self.control
@@ -199,12 +217,15 @@ impl Runner {
                     .map(|()| None),
                 expect,
             ),
-            Action::DescribeEndpoint(endpoint) => self.describe_endpoint(endpoint, expect),
+            Action::DescribeEndpoint(endpoint) => {
+                self.describe_endpoint(self.bindings.key(endpoint), expect)
+            }
             Action::DescribeService { service, account } => {
                 self.describe_service(service, account, expect)
             }
             Action::Wait(duration) => {
-                self.now += *duration;
+                // Durations are bounded at load time; saturate all the same.
+                self.now = self.now.saturating_add(*duration);
                 Ok(format!("now at {}", seconds(self.now)))
             }
             Action::Notifications(topic) => {
@@ -288,7 +309,7 @@ impl Runner {
         record_type: &str,
         expect: &Expect,
     ) -> Result<String, Checks> {
-        let name = expand(&self.control, name).map_err(|e| vec![e])?;
+        let name = expand(&self.control, &self.bindings, name).map_err(|e| vec![e])?;
         let rtype: RecordType = record_type
             .parse()
             .map_err(|_| vec![format!("unknown record type {record_type}")])?;
@@ -363,7 +384,7 @@ impl Runner {
         let enis_of = |endpoint: &str, az: Option<&str>| -> Result<BTreeSet<Ipv4Addr>, String> {
             let e = topology
                 .endpoints
-                .get(endpoint)
+                .get(self.bindings.key(endpoint))
                 .ok_or_else(|| format!("endpoint `{endpoint}` does not exist"))?;
             Ok(e.enis
                 .iter()
@@ -396,7 +417,8 @@ impl Runner {
 
     /// Resolves `HOST:PORT` from `from`'s point of view.
     fn target(&mut self, target: &str, from: &Origin) -> Result<SocketAddrV4, (Outcome, String)> {
-        let expanded = expand(&self.control, target).map_err(|e| (Outcome::Unresolved, e))?;
+        let expanded =
+            expand(&self.control, &self.bindings, target).map_err(|e| (Outcome::Unresolved, e))?;
         let (host, port) = expanded.rsplit_once(':').ok_or_else(|| {
             (
                 Outcome::Unresolved,
@@ -512,6 +534,10 @@ impl Runner {
                 (outcome, report.blocked_by, detail)
             }
         };
+        if outcome != Outcome::Completed && (expect.gbps.is_some() || expect.seconds.is_some()) {
+            // A rate or a duration is only measured when every byte arrived.
+            failures.push("expected a completed transfer to measure".to_string());
+        }
         check_flow(&mut failures, expect, outcome, blocked.as_ref());
         verdict(failures, flow_summary(outcome, blocked.as_ref(), &detail))
     }

@@ -14,6 +14,8 @@ pub struct Step {
     pub index: usize,
     /// The line of the step in its file.
     pub line: usize,
+    /// Its `name`, a label for the reports.
+    pub name: Option<String>,
     /// What it does.
     pub action: Action,
     /// What it must produce.
@@ -300,6 +302,21 @@ pub struct Expect {
     pub azs: Option<Vec<String>>,
     /// Notification events received so far, in order.
     pub events: Option<Vec<String>>,
+}
+
+impl Expect {
+    /// Whether any key that can fail a network step is given (`tolerance` alone
+    /// checks nothing).
+    pub fn checks_anything(&self) -> bool {
+        self.rcode.is_some()
+            || self.answers.is_some()
+            || self.count.is_some()
+            || self.ttl.is_some()
+            || self.outcome.is_some()
+            || self.blocked_by.is_some()
+            || self.gbps.is_some()
+            || self.seconds.is_some()
+    }
 }
 
 impl Default for Expect {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::load::{Loader, Result, create_request};
 use super::raw::*;
 use super::step::*;
-use super::units::{parse_duration, parse_size};
+use super::units::{MAX_STEPS, MAX_TRANSFER_BYTES, parse_duration, parse_size};
 use crate::control::ModifyEndpoint;
 use crate::model::{EndpointState, Proto, Topology};
 
@@ -22,7 +22,9 @@ pub(super) struct StepLoader<'l, 'a> {
     loader: &'l Loader<'a>,
     /// The topology after the file's endpoints were created: what steps may name.
     topology: &'l Topology,
-    /// Endpoint names declared or created by an earlier step.
+    /// Endpoint names that the file declares or that an earlier step could have
+    /// created: what a step may name. Which endpoint a name means is decided when the
+    /// step runs (the one most recently created under it).
     endpoints: HashSet<String>,
 }
 
@@ -42,6 +44,15 @@ impl<'l, 'a> StepLoader<'l, 'a> {
     }
 
     pub(super) fn load(mut self, raw: &[S<RawStep>]) -> Result<Vec<Step>> {
+        if let Some(extra) = raw.get(MAX_STEPS) {
+            return Err(self.err(
+                extra.span(),
+                format!(
+                    "this file has {} steps, more than the {MAX_STEPS} a scenario may have: split it into several files",
+                    raw.len()
+                ),
+            ));
+        }
         raw.iter()
             .enumerate()
             .map(|(i, step)| self.step(i + 1, step))
@@ -54,7 +65,7 @@ impl<'l, 'a> StepLoader<'l, 'a> {
 
     fn step(&mut self, index: usize, step: &S<RawStep>) -> Result<Step> {
         let (whole, raw) = (step.span(), step.get_ref());
-        let line = self.loader.err(whole.clone(), "").line;
+        let line = self.loader.line_of(whole.start);
         let actions = actions_of(raw);
         let present = match actions.as_slice() {
             [one] => one,
@@ -92,9 +103,35 @@ impl<'l, 'a> StepLoader<'l, 'a> {
                 ));
             }
         };
+        if matches!(
+            action,
+            Action::Resolve { .. } | Action::Connect { .. } | Action::Transfer { .. }
+        ) && !expect.checks_anything()
+        {
+            let span = raw.expect.as_ref().map_or(whole, S::span);
+            return Err(self.err(
+                span,
+                format!(
+                    "step {index} (`{}`) expects nothing, so it could never fail: give at least one of {}",
+                    present.key,
+                    backticked(checking_keys(&action))
+                ),
+            ));
+        }
+        let name = match &raw.name {
+            Some(name) if name.get_ref().trim().is_empty() => {
+                return Err(self.err(
+                    name.span(),
+                    format!("step {index}: `name` must not be empty"),
+                ));
+            }
+            Some(name) => Some(name.get_ref().clone()),
+            None => None,
+        };
         Ok(Step {
             index,
             line,
+            name,
             action,
             expect,
         })
@@ -209,6 +246,12 @@ impl<'l, 'a> StepLoader<'l, 'a> {
                     RawSize::Text(t) => parse_size(t),
                 }
                 .map_err(|e| self.err(bytes.span(), e))?;
+                if size > MAX_TRANSFER_BYTES {
+                    return Err(self.err(
+                        bytes.span(),
+                        format!("a transfer moves at most 1 TB ({MAX_TRANSFER_BYTES} bytes): every packet is simulated, so {size} bytes would not finish in useful time"),
+                    ));
+                }
                 let direction = match &raw.direction {
                     Some(d) => match d.get_ref().as_str() {
                         "upload" => Direction::Upload,
@@ -241,18 +284,14 @@ impl<'l, 'a> StepLoader<'l, 'a> {
                 let create = raw.create_endpoint.as_ref().expect("present");
                 let c = create.get_ref();
                 let name = c.name.get_ref();
-                if self.endpoints.contains(name) {
-                    return Err(self.err(
-                        c.name.span(),
-                        format!("an endpoint named `{name}` already exists in this scenario"),
-                    ));
-                }
+                // The name is bound when the step runs and the create succeeds; a name
+                // may be created again (after a failed create, or a delete).
+                self.endpoints.insert(name.clone());
                 if !self.topology.vpcs.contains_key(c.vpc.get_ref()) {
                     return Err(self
                         .loader
                         .unknown(&c.vpc, "VPC", self.topology.vpcs.keys()));
                 }
-                self.endpoints.insert(name.clone());
                 Action::CreateEndpoint(create_request(
                     name,
                     c.vpc.get_ref(),
@@ -727,6 +766,17 @@ impl<'l, 'a> StepLoader<'l, 'a> {
             rule,
             subnet: raw.subnet.as_ref().map(|s| s.get_ref().clone()),
         })
+    }
+}
+
+/// The `expect` keys that can make a network step fail (`tolerance` alone checks
+/// nothing).
+fn checking_keys(action: &Action) -> &'static [&'static str] {
+    match action {
+        Action::Resolve { .. } => &["rcode", "answers", "count", "ttl"],
+        Action::Connect { .. } => &["outcome", "blocked_by"],
+        Action::Transfer { .. } => &["outcome", "blocked_by", "gbps", "seconds"],
+        _ => &[],
     }
 }
 

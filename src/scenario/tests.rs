@@ -443,3 +443,214 @@ fn no_input_panics() {
         }
     }
 }
+
+#[test]
+fn ports_are_rejected_where_the_protocol_has_none() {
+    let sg = |rule: &str| {
+        format!("{TOPOLOGY}[security_groups.g]\nvpc = \"main\"\ningress = [\n{rule}\n]\n")
+    };
+    rejects_at(
+        &sg("{ proto = \"all\", ports = 443, cidr = \"10.0.0.0/16\" },"),
+        "proto = \"all\"",
+        "`ports` does not apply to a `all` rule",
+    );
+    rejects_at(
+        &sg("{ proto = \"icmp\", ports = \"0-65535\", cidr = \"10.0.0.0/16\" },"),
+        "proto = \"icmp\"",
+        "`ports` does not apply to a `icmp` rule",
+    );
+    let nacl = format!(
+        "{TOPOLOGY}[nacls.n]\nvpc = \"main\"\ninbound = [\n{{ rule = 1, proto = \"all\", ports = 443, cidr = \"0.0.0.0/0\", action = \"allow\" }},\n]\n"
+    );
+    rejects_at(&nacl, "rule = 1", "`ports` does not apply");
+    let step = format!(
+        "{TOPOLOGY}[[steps]]\nset_nacl = \"default\"\noutbound = [\n{{ rule = 5, proto = \"icmp\", ports = 8, cidr = \"0.0.0.0/0\", action = \"allow\" }},\n]\nexpect = {{ ok = true }}\n"
+    );
+    rejects_at(&step, "rule = 5", "`ports` does not apply to a `icmp` rule");
+}
+
+#[test]
+fn network_steps_must_expect_something() {
+    let step = |body: &str| format!("{TOPOLOGY}[[steps]]\n{body}\n");
+    for (body, action) in [
+        ("resolve = \"{k}\"\nfrom = \"web\"\nexpect = {}", "resolve"),
+        (
+            "connect = \"{k}:443\"\nfrom = \"web\"\nexpect = {}",
+            "connect",
+        ),
+        (
+            "transfer = \"{k}:443\"\nfrom = \"web\"\nbytes = 10\nexpect = { tolerance = 0.1 }",
+            "transfer",
+        ),
+    ] {
+        let e = rejects_at(
+            &step(body),
+            "expect = ",
+            "expects nothing, so it could never fail",
+        );
+        assert!(e.message.contains(&format!("step 1 (`{action}`)")), "{e}");
+    }
+    // Control-plane steps keep `ok = true` as their default.
+    parse(
+        Path::new("ok.toml"),
+        &step("describe_endpoint = \"k\"\nexpect = {}"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn simulated_time_and_sizes_are_bounded() {
+    let step = |body: &str| format!("{TOPOLOGY}[[steps]]\n{body}\n");
+    let huge = "wait = \"18446744073709551615s\"";
+    rejects_at(&step(huge), huge, "longer than 365 days");
+    rejects_at(
+        &format!("provisioning = \"18446744073709551615s\"\n{TOPOLOGY}"),
+        "provisioning",
+        "longer than 365 days",
+    );
+    rejects_at(
+        &step(
+            "connect = \"{k}:443\"\nfrom = \"web\"\ntimeout = \"400d\"\nexpect = { outcome = \"timeout\" }",
+        ),
+        "timeout = ",
+        "longer than 365 days",
+    );
+    rejects_at(
+        &step(
+            "transfer = \"{k}:443\"\nfrom = \"web\"\nbytes = \"1000000TB\"\nexpect = { outcome = \"completed\" }",
+        ),
+        "bytes = ",
+        "at most 1 TB",
+    );
+    rejects_at(
+        &step(
+            "transfer = \"{k}:443\"\nfrom = \"web\"\nbytes = 1000000000001\nexpect = { outcome = \"completed\" }",
+        ),
+        "bytes = ",
+        "at most 1 TB",
+    );
+    parse(
+        Path::new("ok.toml"),
+        &step("transfer = \"{k}:443\"\nfrom = \"web\"\nbytes = \"1TB\"\nexpect = { outcome = \"completed\" }"),
+    )
+    .unwrap();
+    // Two of the longest waits run without overflowing the clock.
+    let two = format!("{TOPOLOGY}[[steps]]\nwait = \"365d\"\n[[steps]]\nwait = \"365d\"\n");
+    let scenario = parse(Path::new("ok.toml"), &two).unwrap();
+    let outcomes = super::runner::run(scenario, |_| {});
+    assert!(outcomes.iter().all(|o| o.passed), "{outcomes:?}");
+}
+
+#[test]
+fn a_file_has_at_most_100000_steps() {
+    let mut src = TOPOLOGY.to_string();
+    for _ in 0..=super::units::MAX_STEPS {
+        src.push_str("[[steps]]\nwait = \"1s\"\n");
+    }
+    let e = parse(Path::new("big.toml"), &src).unwrap_err();
+    assert!(
+        e.message
+            .contains("more than the 100000 a scenario may have"),
+        "{e}"
+    );
+    let first_extra = TOPOLOGY.lines().count() + 2 * super::units::MAX_STEPS + 1;
+    assert_eq!(e.line, first_extra, "{e}");
+}
+
+#[test]
+fn loading_is_linear_in_the_number_of_steps() {
+    // Each step's line used to be found by scanning the file from its top, so 20,000
+    // steps took 17 s. Loading 8 times more steps must take well under 8 x 8 times as long.
+    let load = |steps: usize| {
+        let mut src = TOPOLOGY.to_string();
+        for _ in 0..steps {
+            src.push_str("[[steps]]\nwait = \"1s\"\n");
+        }
+        let start = std::time::Instant::now();
+        let scenario = parse(Path::new("many.toml"), &src).unwrap();
+        assert_eq!(scenario.steps.len(), steps);
+        assert_eq!(
+            scenario.steps[steps - 1].line,
+            TOPOLOGY.lines().count() + 2 * steps - 1
+        );
+        start.elapsed()
+    };
+    let small = load(5_000).max(std::time::Duration::from_millis(5));
+    let large = load(40_000);
+    assert!(
+        large < small * 24,
+        "5,000 steps took {small:?}, 40,000 took {large:?}: not linear"
+    );
+}
+
+#[test]
+fn vpc_and_onprem_ranges_must_be_usable() {
+    for (cidr, kind) in [
+        ("224.0.0.0/16", "multicast"),
+        ("0.0.0.0/16", "\"this\" network"),
+        ("127.0.0.0/16", "loopback"),
+        ("169.254.0.0/16", "link-local"),
+        ("240.0.0.0/16", "reserved"),
+    ] {
+        let src = TOPOLOGY.replace("10.0.0.0/16", cidr);
+        let e = rejects_at(&src, cidr, "which AWS does not accept for a VPC");
+        assert!(e.message.contains(kind), "{e}");
+    }
+    let onprem = format!(
+        "{TOPOLOGY}[onprem.office]\ncidr = \"169.254.0.0/16\"\nvpc = \"main\"\nvia = \"vpn\"\n"
+    );
+    rejects_at(
+        &onprem,
+        "169.254.0.0/16",
+        "on-premises range `169.254.0.0/16` lies in 169.254.0.0/16",
+    );
+}
+
+#[test]
+fn a_name_may_be_created_again_and_means_its_latest_endpoint() {
+    // A create that fails binds nothing: "fix the VPC attribute, try again" works, and a
+    // deleted endpoint's name can be created again.
+    let src = format!(
+        "{}[[steps]]
+create_endpoint = {{ name = \"ssm\", vpc = \"main\", service = \"com.amazonaws.us-east-1.ssm\", subnets = [\"a\"] }}
+expect = {{ error = \"InvalidParameter\" }}
+[[steps]]
+set_vpc = \"main\"
+dns_hostnames = true
+expect = {{ ok = true }}
+[[steps]]
+create_endpoint = {{ name = \"ssm\", vpc = \"main\", service = \"com.amazonaws.us-east-1.ssm\", subnets = [\"a\"] }}
+expect = {{ ok = true, state = \"pending\" }}
+[[steps]]
+resolve = \"ssm.us-east-1.amazonaws.com\"
+from = \"web\"
+expect = {{ answers = \"endpoint:ssm\", count = 1 }}
+[[steps]]
+delete_endpoint = \"ssm\"
+expect = {{ state = \"deleting\" }}
+[[steps]]
+create_endpoint = {{ name = \"ssm\", vpc = \"main\", service = \"com.amazonaws.us-east-1.ssm\", subnets = [\"a\", \"b\"] }}
+expect = {{ state = \"pending\" }}
+[[steps]]
+describe_endpoint = \"ssm\"
+expect = {{ state = \"available\", subnets = 2 }}
+[[steps]]
+resolve = \"{{ssm}}\"
+from = \"web\"
+expect = {{ answers = \"endpoint:ssm\", count = 2 }}
+",
+        TOPOLOGY.replace("dns_hostnames = true", "dns_hostnames = false") + "private_dns = false\n"
+    );
+    let scenario = parse(Path::new("retry.toml"), &src).expect("a name may be created again");
+    let outcomes = super::runner::run(scenario, |_| {});
+    for o in &outcomes {
+        assert!(o.passed, "step {} ({}): {}", o.index, o.action, o.message);
+    }
+    // A name that no earlier step could have created is still a load error.
+    let never = format!("{TOPOLOGY}[[steps]]\ndescribe_endpoint = \"nope\"\nexpect = {{}}\n");
+    rejects_at(&never, "describe_endpoint", "unknown endpoint `nope`");
+    let later = format!(
+        "{TOPOLOGY}[[steps]]\ndelete_endpoint = \"x\"\nexpect = {{}}\n[[steps]]\ncreate_endpoint = {{ name = \"x\", vpc = \"main\", service = \"com.amazonaws.us-east-1.sts\", subnets = [\"a\"] }}\nexpect = {{}}\n"
+    );
+    rejects_at(&later, "delete_endpoint", "unknown endpoint `x`");
+}

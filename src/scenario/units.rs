@@ -46,11 +46,30 @@ fn size_error(text: &str) -> String {
     )
 }
 
-/// Parses a duration such as `"5s"`, `"250ms"`, `"2m"` or `"1h 30m"`.
+/// The longest duration a scenario may write (`wait`, `timeout`, `provisioning`): 365
+/// days. With at most [`MAX_STEPS`] steps the simulated clock then stays far below what
+/// a `Duration` holds, so no sum of a file's durations can overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The most steps one file may have.
+pub const MAX_STEPS: usize = 100_000;
+
+/// The most bytes one `transfer` may move: 1 TB. The virtual network simulates every
+/// packet, so a bigger transfer would not finish in any useful wall time.
+pub const MAX_TRANSFER_BYTES: u64 = 1_000_000_000_000;
+
+/// Parses a duration such as `"5s"`, `"250ms"`, `"2m"` or `"1h 30m"`, at most
+/// [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|_| {
+    let duration = humantime::parse_duration(text.trim()).map_err(|_| {
         format!("`{text}` is not a duration: write a number and a unit such as \"5s\", \"250ms\" or \"2m\"")
-    })
+    })?;
+    if duration > MAX_DURATION {
+        return Err(format!(
+            "`{text}` is longer than 365 days, the longest simulated duration a scenario may write"
+        ));
+    }
+    Ok(duration)
 }
 
 #[cfg(test)]
@@ -89,5 +108,12 @@ mod tests {
                 .contains("not a duration")
         );
         assert!(parse_duration("5").is_err());
+        assert_eq!(parse_duration("365d"), Ok(MAX_DURATION));
+        assert!(
+            parse_duration("18446744073709551615s")
+                .unwrap_err()
+                .contains("longer than 365 days")
+        );
+        assert!(parse_duration("366d").is_err());
     }
 }
