@@ -7,16 +7,10 @@ use vpcesim::scenario::report::FileReport;
 use vpcesim::scenario::{load_file, runner};
 
 fn run_scenario(path: &Path) -> datatest_stable::Result<()> {
-    let scenario = load_file(path)?;
+    let scenario = load_file(path).map_err(|e| e.render())?;
     let name = scenario.name.clone();
     let outcomes = runner::run(scenario, |_| {});
-    let report = FileReport {
-        file: path.to_path_buf(),
-        name,
-        loaded: true,
-        error: None,
-        steps: outcomes.into_iter().map(Into::into).collect(),
-    };
+    let report = FileReport::ran(path.to_path_buf(), name, outcomes);
     if report.failed() == 0 {
         return Ok(());
     }
@@ -24,7 +18,12 @@ fn run_scenario(path: &Path) -> datatest_stable::Result<()> {
         .steps
         .iter()
         .filter(|s| !s.passed)
-        .map(|s| format!("step {} ({}): {}", s.index, s.action, s.message))
+        .map(|s| {
+            format!(
+                "step {} ({}, line {}): {}",
+                s.index, s.action, s.line, s.message
+            )
+        })
         .collect();
     Err(failures.join("\n").into())
 }

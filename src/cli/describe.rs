@@ -11,7 +11,7 @@ pub(super) fn run(file: &Path, format: Format) -> anyhow::Result<ExitCode> {
     let scenario = match load_file(file) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", e.render().trim_end());
             return Ok(ExitCode::FAILURE);
         }
     };

@@ -37,11 +37,16 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Load and validate scenario files (files, or directories of `*.toml`).
+    /// Load and validate scenario files (files, or directories of `*.toml`), reporting
+    /// every problem of each file with its line and a caret.
+    #[command(after_help = EXIT_STATUS)]
     Check {
         /// Files or directories.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Output format: `json` is a list of `{file, line, column, message}`.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// List the built-in catalog of AWS services.
     Services {
@@ -65,6 +70,7 @@ pub enum Command {
         format: Format,
     },
     /// Run scenario files: every step against the simulation, on simulated time.
+    #[command(after_help = EXIT_STATUS)]
     Run {
         /// Files or directories (every `*.toml` below, in path order).
         #[arg(required = true)]
@@ -75,12 +81,23 @@ pub enum Command {
         /// Write the report to this file instead of standard output.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Show what every step observed (answers, outcome and blocking rule, Gbit/s),
+        /// not only on failure.
+        #[arg(short, long)]
+        verbose: bool,
     },
     /// Serve a scenario's topology live (steps are not run) until SIGINT or SIGTERM.
     Serve(serve::ServeArgs),
     /// Write one view's DNS answers as RFC 1035 zone files, one per served zone.
     Zone(zone::ZoneArgs),
 }
+
+/// The exit statuses of `check` and `run`.
+const EXIT_STATUS: &str = "Exit status:
+  0  every file loaded (and, for run, every step passed)
+  1  a step failed or a file did not load
+  2  usage or I/O error: a PATH that does not exist or holds no scenario file
+     (the other PATHs are still checked or run)";
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -95,7 +112,7 @@ pub enum Format {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { paths } => check::run(&paths),
+        Command::Check { paths, format } => check::run(&paths, format),
         Command::Services {
             region,
             search,
@@ -106,7 +123,8 @@ pub fn main() -> ExitCode {
             paths,
             format,
             output,
-        } => run::run(&paths, format, output),
+            verbose,
+        } => run::run(&paths, format, output, verbose),
         Command::Serve(args) => serve::run(&args),
         Command::Zone(args) => zone::run(&args),
     };

@@ -3,6 +3,7 @@
 //! Every check that fails points at the key or value responsible, so a network
 //! engineer sees `file:line:column: what is wrong` and can fix it there.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::ops::Range;
@@ -13,7 +14,7 @@ use indexmap::IndexMap;
 use ipnet::Ipv4Net;
 
 use super::Scenario;
-use super::error::{LineIndex, LoadError};
+use super::error::{Diagnostic, LineIndex, LoadError};
 use super::raw::*;
 use super::steps::StepLoader;
 use super::units::parse_duration;
@@ -27,16 +28,20 @@ use crate::model::*;
 /// The account every object belongs to when a file declares none.
 pub const DEFAULT_ACCOUNT_ID: &str = "111111111111";
 
-pub(super) type Result<T> = std::result::Result<T, LoadError>;
+/// The result of one check: the first problem it found stops it.
+pub(super) type Result<T> = std::result::Result<T, Diagnostic>;
 
-/// Parses and validates `source`, read from `file`.
-pub fn parse(file: &Path, source: &str) -> Result<Scenario> {
+/// Parses and validates `source`, read from `file`, and reports every problem: a TOML
+/// syntax or shape error stops the file at once, but each object and each step is
+/// checked on its own, so one bad VPC or step does not hide the problems of the others.
+pub fn parse(file: &Path, source: &str) -> std::result::Result<Scenario, LoadError> {
     let raw: RawScenario = toml::from_str(source).map_err(|e| {
         let message = e.message().trim().to_string();
-        match e.span() {
-            Some(span) => LoadError::at(file, source, span, message),
-            None => LoadError::whole_file(file, message),
-        }
+        let problem = match e.span() {
+            Some(span) => Diagnostic::at(file, source, span, message),
+            None => Diagnostic::whole_file(file, message),
+        };
+        LoadError::new(file, source, vec![problem])
     })?;
     Loader::new(file, source).load(raw)
 }
@@ -46,6 +51,11 @@ pub(super) struct Loader<'a> {
     pub(super) source: &'a str,
     lines: LineIndex,
     pub(super) topology: Topology,
+    /// Every problem found so far.
+    problems: RefCell<Vec<Diagnostic>>,
+    /// Objects (kind, name) that did not load: a later reference to one is a
+    /// consequence, not a problem of its own.
+    failed: RefCell<HashSet<(String, String)>>,
 }
 
 impl<'a> Loader<'a> {
@@ -55,12 +65,49 @@ impl<'a> Loader<'a> {
             source,
             lines: LineIndex::new(source),
             topology: Topology::default(),
+            problems: RefCell::new(Vec::new()),
+            failed: RefCell::new(HashSet::new()),
         }
     }
 
-    pub(super) fn err(&self, span: Range<usize>, message: impl Into<String>) -> LoadError {
+    pub(super) fn err(&self, span: Range<usize>, message: impl Into<String>) -> Diagnostic {
         let position = self.lines.position(self.source, span.start);
-        LoadError::at_position(self.file, position, message)
+        Diagnostic::at_position(self.file, span, position, message)
+    }
+
+    /// The value of a check, or `None` after recording its problem.
+    pub(super) fn collect<T>(&self, result: Result<T>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(problem) => {
+                if !problem.follows {
+                    self.problems.borrow_mut().push(problem);
+                }
+                None
+            }
+        }
+    }
+
+    /// Loads one object of `kind` with `load`; if it fails, its problem is recorded and
+    /// the object is remembered as one that did not load.
+    fn each(&mut self, kind: &str, name: &S<String>, load: impl FnOnce(&mut Self) -> Result<()>) {
+        let result = load(self);
+        if self.collect(result).is_none() {
+            self.mark_failed(kind, name.get_ref());
+        }
+    }
+
+    fn mark_failed(&self, kind: &str, name: &str) {
+        self.failed
+            .borrow_mut()
+            .insert((kind.to_string(), name.to_string()));
+    }
+
+    /// Whether the file declares an object `name` of `kind` that did not load.
+    pub(super) fn did_not_load(&self, kind: &str, name: &str) -> bool {
+        self.failed
+            .borrow()
+            .contains(&(kind.to_string(), name.to_string()))
     }
 
     /// The 1-based line of byte `offset`.
@@ -78,36 +125,45 @@ impl<'a> Loader<'a> {
         }
     }
 
-    fn load(mut self, raw: RawScenario) -> Result<Scenario> {
+    fn load(mut self, raw: RawScenario) -> std::result::Result<Scenario, LoadError> {
         if raw.name.get_ref().trim().is_empty() {
-            return Err(self.err(raw.name.span(), "`name` must not be empty"));
+            self.collect::<()>(Err(self.err(raw.name.span(), "`name` must not be empty")));
         }
         if let Some(region) = &raw.region {
-            self.topology.region = Region::parse(region.get_ref())
-                .map_err(|e| self.err(region.span(), e.to_string()))?;
+            let parsed =
+                Region::parse(region.get_ref()).map_err(|e| self.err(region.span(), e.to_string()));
+            if let Some(parsed) = self.collect(parsed) {
+                self.topology.region = parsed;
+            }
         }
         let seed = match &raw.seed {
-            Some(seed) => u64::try_from(*seed.get_ref())
-                .map_err(|_| self.err(seed.span(), "`seed` must be a whole number of 0 or more"))?,
+            Some(seed) => self
+                .collect(u64::try_from(*seed.get_ref()).map_err(|_| {
+                    self.err(seed.span(), "`seed` must be a whole number of 0 or more")
+                }))
+                .unwrap_or(0),
             None => 0,
         };
         let provisioning = match &raw.provisioning {
-            Some(p) => parse_duration(p.get_ref()).map_err(|e| self.err(p.span(), e))?,
+            Some(p) => self
+                .collect(parse_duration(p.get_ref()).map_err(|e| self.err(p.span(), e)))
+                .unwrap_or(Duration::ZERO),
             None => Duration::ZERO,
         };
         if let Some(bandwidth) = &raw.bandwidth {
-            self.load_bandwidth(bandwidth.get_ref())?;
+            let result = self.load_bandwidth(bandwidth.get_ref());
+            self.collect(result);
         }
-        self.load_accounts(&raw.accounts)?;
+        self.load_accounts(&raw.accounts);
         let ids = IdGen::new(seed);
-        self.load_vpcs(&raw.vpcs, &ids)?;
-        self.load_nacls(&raw.nacls, &ids)?;
-        self.load_subnets(&raw.subnets, &ids)?;
-        self.load_security_groups(&raw.security_groups, &ids)?;
-        self.load_instances(&raw.instances, &ids)?;
-        self.load_onprem(&raw.onprem)?;
-        self.load_services(&raw.services, &ids)?;
-        self.load_backends(&raw.backends)?;
+        self.load_vpcs(&raw.vpcs, &ids);
+        self.load_nacls(&raw.nacls, &ids);
+        self.load_subnets(&raw.subnets, &ids);
+        self.load_security_groups(&raw.security_groups, &ids);
+        self.load_instances(&raw.instances, &ids);
+        self.load_onprem(&raw.onprem);
+        self.load_services(&raw.services, &ids);
+        self.load_backends(&raw.backends);
 
         let mut control = ControlPlane::new(std::mem::take(&mut self.topology), seed, provisioning);
         let (before, after): (Vec<_>, Vec<_>) = raw
@@ -115,17 +171,26 @@ impl<'a> Loader<'a> {
             .iter()
             .partition(|n| n.get_ref().service.is_some());
         for notification in &before {
-            self.load_notification(&mut control, notification)?;
+            self.collect(self.load_notification(&mut control, notification));
         }
         for (name, endpoint) in &raw.endpoints {
-            self.load_endpoint(&mut control, name, endpoint)?;
+            if self
+                .collect(self.load_endpoint(&mut control, name, endpoint))
+                .is_none()
+            {
+                self.mark_failed("endpoint", name.get_ref());
+            }
         }
         for notification in &after {
-            self.load_notification(&mut control, notification)?;
+            self.collect(self.load_notification(&mut control, notification));
         }
         control.advance(Duration::ZERO);
 
-        let steps = StepLoader::new(&self, control.topology()).load(&raw.steps)?;
+        let steps = StepLoader::new(&self, control.topology()).load(&raw.steps);
+        let problems = self.problems.into_inner();
+        if !problems.is_empty() {
+            return Err(LoadError::new(self.file, self.source, problems));
+        }
         Ok(Scenario {
             name: raw.name.into_inner(),
             description: raw.description,
@@ -151,7 +216,7 @@ impl<'a> Loader<'a> {
         Ok(())
     }
 
-    fn load_accounts(&mut self, accounts: &Named<RawAccount>) -> Result<()> {
+    fn load_accounts(&mut self, accounts: &Named<RawAccount>) {
         if accounts.is_empty() {
             let az_ids = Account::build_az_map(&self.topology.region, &IndexMap::new());
             self.topology.accounts.insert(
@@ -163,63 +228,65 @@ impl<'a> Loader<'a> {
                     access_keys: Vec::new(),
                 },
             );
-            return Ok(());
+            return;
         }
         let mut seen_ids = HashSet::new();
         for (name, raw) in accounts {
-            let raw = raw.get_ref();
-            let id = raw.id.get_ref();
-            if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(self.err(
-                    raw.id.span(),
-                    format!("account id `{id}` must be 12 digits"),
-                ));
-            }
-            if !seen_ids.insert(id.clone()) {
-                return Err(self.err(
-                    raw.id.span(),
-                    format!("account id `{id}` is used by another account"),
-                ));
-            }
-            let mut explicit = IndexMap::new();
-            let mut seen_az_ids = HashSet::new();
-            for (az, az_id) in raw.az_ids.iter().flatten() {
-                self.check_az_name(az)?;
-                let prefix = self.topology.region.az_id_prefix();
-                if !is_az_id_of(&prefix, az_id.get_ref()) {
-                    return Err(self.err(
-                        az_id.span(),
-                        format!("`{}` is not an AZ ID of {} (expected `{prefix}-az1`, `{prefix}-az2`, ...)", az_id.get_ref(), self.topology.region),
+            self.each("account", name, |this| {
+                let raw = raw.get_ref();
+                let id = raw.id.get_ref();
+                if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(this.err(
+                        raw.id.span(),
+                        format!("account id `{id}` must be 12 digits"),
                     ));
                 }
-                if !seen_az_ids.insert(az_id.get_ref().clone()) {
-                    return Err(self.err(
-                        az_id.span(),
-                        format!(
-                            "AZ ID `{}` is mapped twice in this account",
-                            az_id.get_ref()
-                        ),
+                if !seen_ids.insert(id.clone()) {
+                    return Err(this.err(
+                        raw.id.span(),
+                        format!("account id `{id}` is used by another account"),
                     ));
                 }
-                explicit.insert(az.get_ref().clone(), az_id.get_ref().clone());
-            }
-            let az_ids = Account::build_az_map(&self.topology.region, &explicit);
-            self.topology.accounts.insert(
-                name.get_ref().clone(),
-                Account {
-                    name: name.get_ref().clone(),
-                    id: id.clone(),
-                    az_ids,
-                    access_keys: raw
-                        .access_keys
-                        .iter()
-                        .flatten()
-                        .map(|k| k.get_ref().clone())
-                        .collect(),
-                },
-            );
+                let mut explicit = IndexMap::new();
+                let mut seen_az_ids = HashSet::new();
+                for (az, az_id) in raw.az_ids.iter().flatten() {
+                    this.check_az_name(az)?;
+                    let prefix = this.topology.region.az_id_prefix();
+                    if !is_az_id_of(&prefix, az_id.get_ref()) {
+                        return Err(this.err(
+                            az_id.span(),
+                            format!("`{}` is not an AZ ID of {} (expected `{prefix}-az1`, `{prefix}-az2`, ...)", az_id.get_ref(), this.topology.region),
+                        ));
+                    }
+                    if !seen_az_ids.insert(az_id.get_ref().clone()) {
+                        return Err(this.err(
+                            az_id.span(),
+                            format!(
+                                "AZ ID `{}` is mapped twice in this account",
+                                az_id.get_ref()
+                            ),
+                        ));
+                    }
+                    explicit.insert(az.get_ref().clone(), az_id.get_ref().clone());
+                }
+                let az_ids = Account::build_az_map(&this.topology.region, &explicit);
+                this.topology.accounts.insert(
+                    name.get_ref().clone(),
+                    Account {
+                        name: name.get_ref().clone(),
+                        id: id.clone(),
+                        az_ids,
+                        access_keys: raw
+                            .access_keys
+                            .iter()
+                            .flatten()
+                            .map(|k| k.get_ref().clone())
+                            .collect(),
+                    },
+                );
+                Ok(())
+            });
         }
-        Ok(())
     }
 
     /// An AZ name must be of the file's Region: `us-east-1a` in a `us-east-1` file.
@@ -278,7 +345,12 @@ impl<'a> Loader<'a> {
         name: &S<String>,
         kind: &str,
         known: impl Iterator<Item = &'k String>,
-    ) -> LoadError {
+    ) -> Diagnostic {
+        if self.did_not_load(kind, name.get_ref()) {
+            return self
+                .err(name.span(), format!("`{}` did not load", name.get_ref()))
+                .following();
+        }
         let known: Vec<&str> = known.map(String::as_str).collect();
         let hint = if known.is_empty() {
             format!("the file declares no {kind}")
@@ -319,74 +391,76 @@ impl<'a> Loader<'a> {
         }
     }
 
-    fn load_vpcs(&mut self, vpcs: &Named<RawVpc>, ids: &IdGen) -> Result<()> {
+    fn load_vpcs(&mut self, vpcs: &Named<RawVpc>, ids: &IdGen) {
         let mut taken = HashSet::new();
         for (name, raw) in vpcs {
-            let (whole, raw) = (raw.span(), raw.get_ref());
-            check_name(self, name)?;
-            let account = self.owner(
-                raw.account.as_ref(),
-                &format!("VPC `{}`", name.get_ref()),
-                whole,
-            )?;
-            let cidr = self.cidr(&raw.cidr)?;
-            self.check_usable_range(&raw.cidr, cidr, "VPC CIDR")?;
-            if !(16..=28).contains(&cidr.prefix_len()) {
-                return Err(self.err(
-                    raw.cidr.span(),
-                    format!("VPC CIDR `{cidr}` must be between /16 and /28, as in AWS"),
-                ));
-            }
-            let id = self.object_id(raw.id.as_ref(), "vpc", name.get_ref(), ids, &taken)?;
-            taken.insert(id.clone());
-            let vpc_name = name.get_ref().clone();
-            self.topology.vpcs.insert(
-                vpc_name.clone(),
-                Vpc {
-                    name: vpc_name.clone(),
-                    id,
-                    account,
-                    cidr,
-                    dns_support: raw.dns_support.unwrap_or(true),
-                    dns_hostnames: raw.dns_hostnames.unwrap_or(false),
-                },
-            );
-            let key = format!("{vpc_name}/default");
-            self.topology.security_groups.insert(
-                key.clone(),
-                SecurityGroup {
-                    key: key.clone(),
-                    name: "default".into(),
-                    id: ids.id("sg", &key, 0),
-                    vpc: vpc_name.clone(),
-                    ingress: vec![SgRule {
-                        proto: Proto::All,
-                        ports: PortRange::ALL,
-                        peer: Peer::Group(key.clone()),
-                    }],
-                    egress: vec![allow_all_egress()],
-                },
-            );
-            let all = |rule| NaclEntry {
-                rule,
-                proto: Proto::All,
-                ports: PortRange::ALL,
-                cidr: Ipv4Net::default(),
-                action: RuleAction::Allow,
-            };
-            self.topology.nacls.insert(
-                key.clone(),
-                Nacl {
-                    key: key.clone(),
-                    name: "default".into(),
-                    id: ids.id("acl", &key, 0),
-                    vpc: vpc_name,
-                    inbound: vec![all(100)],
-                    outbound: vec![all(100)],
-                },
-            );
+            self.each("VPC", name, |this| {
+                let (whole, raw) = (raw.span(), raw.get_ref());
+                check_name(this, name)?;
+                let account = this.owner(
+                    raw.account.as_ref(),
+                    &format!("VPC `{}`", name.get_ref()),
+                    whole,
+                )?;
+                let cidr = this.cidr(&raw.cidr)?;
+                this.check_usable_range(&raw.cidr, cidr, "VPC CIDR")?;
+                if !(16..=28).contains(&cidr.prefix_len()) {
+                    return Err(this.err(
+                        raw.cidr.span(),
+                        format!("VPC CIDR `{cidr}` must be between /16 and /28, as in AWS"),
+                    ));
+                }
+                let id = this.object_id(raw.id.as_ref(), "vpc", name.get_ref(), ids, &taken)?;
+                taken.insert(id.clone());
+                let vpc_name = name.get_ref().clone();
+                this.topology.vpcs.insert(
+                    vpc_name.clone(),
+                    Vpc {
+                        name: vpc_name.clone(),
+                        id,
+                        account,
+                        cidr,
+                        dns_support: raw.dns_support.unwrap_or(true),
+                        dns_hostnames: raw.dns_hostnames.unwrap_or(false),
+                    },
+                );
+                let key = format!("{vpc_name}/default");
+                this.topology.security_groups.insert(
+                    key.clone(),
+                    SecurityGroup {
+                        key: key.clone(),
+                        name: "default".into(),
+                        id: ids.id("sg", &key, 0),
+                        vpc: vpc_name.clone(),
+                        ingress: vec![SgRule {
+                            proto: Proto::All,
+                            ports: PortRange::ALL,
+                            peer: Peer::Group(key.clone()),
+                        }],
+                        egress: vec![allow_all_egress()],
+                    },
+                );
+                let all = |rule| NaclEntry {
+                    rule,
+                    proto: Proto::All,
+                    ports: PortRange::ALL,
+                    cidr: Ipv4Net::default(),
+                    action: RuleAction::Allow,
+                };
+                this.topology.nacls.insert(
+                    key.clone(),
+                    Nacl {
+                        key: key.clone(),
+                        name: "default".into(),
+                        id: ids.id("acl", &key, 0),
+                        vpc: vpc_name,
+                        inbound: vec![all(100)],
+                        outbound: vec![all(100)],
+                    },
+                );
+                Ok(())
+            });
         }
-        Ok(())
     }
 
     /// Parses an IPv4 CIDR that is a network address.
@@ -466,6 +540,9 @@ impl<'a> Loader<'a> {
             });
             return match vpc {
                 Some(vpc) => Ok(format!("{vpc}/default")),
+                None if vpcs.is_empty() => Err(self
+                    .err(name.span(), "no VPC loaded for `default`")
+                    .following()),
                 None => Err(self.err(
                     name.span(),
                     format!("`default` is ambiguous here: this file has several VPCs, so name the {kind} as `VPC/default`"),
@@ -479,40 +556,47 @@ impl<'a> Loader<'a> {
             && rest == "default"
             && !vpcs.contains_key(vpc)
         {
-            return Err(self.err(name.span(), format!("unknown VPC `{vpc}` in `{text}`")));
+            let problem = self.err(name.span(), format!("unknown VPC `{vpc}` in `{text}`"));
+            return Err(if self.did_not_load("VPC", vpc) {
+                problem.following()
+            } else {
+                problem
+            });
         }
         let known = table.keys().filter(|k| !k.ends_with("/default"));
         Err(self.unknown(name, kind, known))
     }
 
-    fn load_nacls(&mut self, nacls: &Named<RawNacl>, ids: &IdGen) -> Result<()> {
+    fn load_nacls(&mut self, nacls: &Named<RawNacl>, ids: &IdGen) {
         let mut taken = HashSet::new();
         for (name, raw) in nacls {
-            let raw = raw.get_ref();
-            check_name(self, name)?;
-            if name.get_ref() == "default" || name.get_ref().contains('/') {
-                return Err(self.err(name.span(), "`default` is the name of every VPC's implicit network ACL: give this one another name, or change the default's entries with a `set_nacl` step"));
-            }
-            let vpc = self.vpc_ref(&raw.vpc)?;
-            let inbound =
-                self.nacl_entries(raw.inbound.as_deref().unwrap_or_default(), "inbound")?;
-            let outbound =
-                self.nacl_entries(raw.outbound.as_deref().unwrap_or_default(), "outbound")?;
-            let id = self.object_id(raw.id.as_ref(), "acl", name.get_ref(), ids, &taken)?;
-            taken.insert(id.clone());
-            self.topology.nacls.insert(
-                name.get_ref().clone(),
-                Nacl {
-                    key: name.get_ref().clone(),
-                    name: name.get_ref().clone(),
-                    id,
-                    vpc,
-                    inbound,
-                    outbound,
-                },
-            );
+            self.each("network ACL", name, |this| {
+                let raw = raw.get_ref();
+                check_name(this, name)?;
+                if name.get_ref() == "default" || name.get_ref().contains('/') {
+                    return Err(this.err(name.span(), "`default` is the name of every VPC's implicit network ACL: give this one another name, or change the default's entries with a `set_nacl` step"));
+                }
+                let vpc = this.vpc_ref(&raw.vpc)?;
+                let inbound =
+                    this.nacl_entries(raw.inbound.as_deref().unwrap_or_default(), "inbound")?;
+                let outbound =
+                    this.nacl_entries(raw.outbound.as_deref().unwrap_or_default(), "outbound")?;
+                let id = this.object_id(raw.id.as_ref(), "acl", name.get_ref(), ids, &taken)?;
+                taken.insert(id.clone());
+                this.topology.nacls.insert(
+                    name.get_ref().clone(),
+                    Nacl {
+                        key: name.get_ref().clone(),
+                        name: name.get_ref().clone(),
+                        id,
+                        vpc,
+                        inbound,
+                        outbound,
+                    },
+                );
+                Ok(())
+            });
         }
-        Ok(())
     }
 
     /// Validates NACL entries and sorts them by rule number.
@@ -601,159 +685,163 @@ impl<'a> Loader<'a> {
         Ok((p, range))
     }
 
-    fn load_subnets(&mut self, subnets: &Named<RawSubnet>, ids: &IdGen) -> Result<()> {
+    fn load_subnets(&mut self, subnets: &Named<RawSubnet>, ids: &IdGen) {
         let mut taken = HashSet::new();
         for (name, raw) in subnets {
-            let (whole, raw) = (raw.span(), raw.get_ref());
-            check_name(self, name)?;
-            let vpc_name = self.vpc_ref(&raw.vpc)?;
-            let vpc = self.topology.vpcs[&vpc_name].clone();
-            let cidr = self.cidr(&raw.cidr)?;
-            if !vpc.cidr.contains(&cidr) {
-                return Err(self.err(
-                    raw.cidr.span(),
-                    format!(
-                        "subnet `{cidr}` is outside its VPC `{vpc_name}` ({})",
-                        vpc.cidr
-                    ),
-                ));
-            }
-            if cidr.prefix_len() > 28 {
-                return Err(self.err(
-                    raw.cidr.span(),
-                    format!("subnet `{cidr}` is smaller than /28, the smallest AWS allows"),
-                ));
-            }
-            if let Some(other) =
-                self.topology.subnets.values().find(|s| {
-                    s.vpc == vpc_name && (s.cidr.contains(&cidr) || cidr.contains(&s.cidr))
-                })
-            {
-                return Err(self.err(
-                    raw.cidr.span(),
-                    format!(
-                        "subnet `{cidr}` overlaps subnet `{}` ({})",
-                        other.name, other.cidr
-                    ),
-                ));
-            }
-            let account = &self.topology.accounts[&vpc.account];
-            let (az_name, az_id) = match (&raw.az, &raw.az_id) {
-                (Some(az), None) => {
-                    self.check_az_name(az)?;
-                    let id = account.az_id(az.get_ref()).ok_or_else(|| {
-                        self.err(
-                            az.span(),
-                            format!("account `{}` has no AZ `{}`", account.name, az.get_ref()),
-                        )
-                    })?;
-                    (az.get_ref().clone(), id.to_string())
-                }
-                (None, Some(az_id)) => {
-                    let name = account.az_name(az_id.get_ref()).ok_or_else(|| {
-                        self.err(
-                            az_id.span(),
-                            format!(
-                                "account `{}` has no AZ with ID `{}`",
-                                account.name,
-                                az_id.get_ref()
-                            ),
-                        )
-                    })?;
-                    (name.to_string(), az_id.get_ref().clone())
-                }
-                (Some(az), Some(_)) => {
-                    return Err(self.err(az.span(), "give either `az` or `az_id`, not both"));
-                }
-                (None, None) => {
-                    return Err(self.err(
-                        whole,
-                        format!("subnet `{}` needs `az` (or `az_id`)", name.get_ref()),
+            self.each("subnet", name, |this| {
+                let (whole, raw) = (raw.span(), raw.get_ref());
+                check_name(this, name)?;
+                let vpc_name = this.vpc_ref(&raw.vpc)?;
+                let vpc = this.topology.vpcs[&vpc_name].clone();
+                let cidr = this.cidr(&raw.cidr)?;
+                if !vpc.cidr.contains(&cidr) {
+                    return Err(this.err(
+                        raw.cidr.span(),
+                        format!(
+                            "subnet `{cidr}` is outside its VPC `{vpc_name}` ({})",
+                            vpc.cidr
+                        ),
                     ));
                 }
-            };
-            let nacl = match &raw.nacl {
-                Some(n) => {
-                    let key = self.group_key(
-                        n,
-                        Some(&vpc_name),
-                        (&self.topology.vpcs, &self.topology.nacls),
-                        "network ACL",
-                    )?;
-                    if self.topology.nacls[&key].vpc != vpc_name {
-                        return Err(self.err(
-                            n.span(),
-                            format!(
-                                "network ACL `{}` belongs to another VPC than `{vpc_name}`",
-                                n.get_ref()
-                            ),
+                if cidr.prefix_len() > 28 {
+                    return Err(this.err(
+                        raw.cidr.span(),
+                        format!("subnet `{cidr}` is smaller than /28, the smallest AWS allows"),
+                    ));
+                }
+                if let Some(other) = this.topology.subnets.values().find(|s| {
+                    s.vpc == vpc_name && (s.cidr.contains(&cidr) || cidr.contains(&s.cidr))
+                }) {
+                    return Err(this.err(
+                        raw.cidr.span(),
+                        format!(
+                            "subnet `{cidr}` overlaps subnet `{}` ({})",
+                            other.name, other.cidr
+                        ),
+                    ));
+                }
+                let account = &this.topology.accounts[&vpc.account];
+                let (az_name, az_id) = match (&raw.az, &raw.az_id) {
+                    (Some(az), None) => {
+                        this.check_az_name(az)?;
+                        let id = account.az_id(az.get_ref()).ok_or_else(|| {
+                            this.err(
+                                az.span(),
+                                format!("account `{}` has no AZ `{}`", account.name, az.get_ref()),
+                            )
+                        })?;
+                        (az.get_ref().clone(), id.to_string())
+                    }
+                    (None, Some(az_id)) => {
+                        let name = account.az_name(az_id.get_ref()).ok_or_else(|| {
+                            this.err(
+                                az_id.span(),
+                                format!(
+                                    "account `{}` has no AZ with ID `{}`",
+                                    account.name,
+                                    az_id.get_ref()
+                                ),
+                            )
+                        })?;
+                        (name.to_string(), az_id.get_ref().clone())
+                    }
+                    (Some(az), Some(_)) => {
+                        return Err(this.err(az.span(), "give either `az` or `az_id`, not both"));
+                    }
+                    (None, None) => {
+                        return Err(this.err(
+                            whole,
+                            format!("subnet `{}` needs `az` (or `az_id`)", name.get_ref()),
                         ));
                     }
-                    key
-                }
-                None => format!("{vpc_name}/default"),
-            };
-            let id = self.object_id(raw.id.as_ref(), "subnet", name.get_ref(), ids, &taken)?;
-            taken.insert(id.clone());
-            self.topology.subnets.insert(
-                name.get_ref().clone(),
-                Subnet {
-                    name: name.get_ref().clone(),
-                    id,
-                    vpc: vpc_name,
-                    cidr,
-                    az_name,
-                    az_id,
-                    nacl,
-                },
-            );
+                };
+                let nacl = match &raw.nacl {
+                    Some(n) => {
+                        let key = this.group_key(
+                            n,
+                            Some(&vpc_name),
+                            (&this.topology.vpcs, &this.topology.nacls),
+                            "network ACL",
+                        )?;
+                        if this.topology.nacls[&key].vpc != vpc_name {
+                            return Err(this.err(
+                                n.span(),
+                                format!(
+                                    "network ACL `{}` belongs to another VPC than `{vpc_name}`",
+                                    n.get_ref()
+                                ),
+                            ));
+                        }
+                        key
+                    }
+                    None => format!("{vpc_name}/default"),
+                };
+                let id = this.object_id(raw.id.as_ref(), "subnet", name.get_ref(), ids, &taken)?;
+                taken.insert(id.clone());
+                this.topology.subnets.insert(
+                    name.get_ref().clone(),
+                    Subnet {
+                        name: name.get_ref().clone(),
+                        id,
+                        vpc: vpc_name,
+                        cidr,
+                        az_name,
+                        az_id,
+                        nacl,
+                    },
+                );
+                Ok(())
+            });
         }
-        Ok(())
     }
 
-    fn load_security_groups(
-        &mut self,
-        groups: &Named<RawSecurityGroup>,
-        ids: &IdGen,
-    ) -> Result<()> {
+    fn load_security_groups(&mut self, groups: &Named<RawSecurityGroup>, ids: &IdGen) {
         let mut taken = HashSet::new();
         // First every group, so that rules may refer to groups declared after them.
         for (name, raw) in groups {
-            let raw = raw.get_ref();
-            check_name(self, name)?;
-            if name.get_ref() == "default" || name.get_ref().contains('/') {
-                return Err(self.err(name.span(), "`default` is the name of every VPC's implicit security group: give this one another name, or change the default's rules with a `set_security_group` step"));
-            }
-            let vpc = self.vpc_ref(&raw.vpc)?;
-            let id = self.object_id(raw.id.as_ref(), "sg", name.get_ref(), ids, &taken)?;
-            taken.insert(id.clone());
-            self.topology.security_groups.insert(
-                name.get_ref().clone(),
-                SecurityGroup {
-                    key: name.get_ref().clone(),
-                    name: name.get_ref().clone(),
-                    id,
-                    vpc,
-                    ingress: Vec::new(),
-                    egress: vec![allow_all_egress()],
-                },
-            );
+            self.each("security group", name, |this| {
+                let raw = raw.get_ref();
+                check_name(this, name)?;
+                if name.get_ref() == "default" || name.get_ref().contains('/') {
+                    return Err(this.err(name.span(), "`default` is the name of every VPC's implicit security group: give this one another name, or change the default's rules with a `set_security_group` step"));
+                }
+                let vpc = this.vpc_ref(&raw.vpc)?;
+                let id = this.object_id(raw.id.as_ref(), "sg", name.get_ref(), ids, &taken)?;
+                taken.insert(id.clone());
+                this.topology.security_groups.insert(
+                    name.get_ref().clone(),
+                    SecurityGroup {
+                        key: name.get_ref().clone(),
+                        name: name.get_ref().clone(),
+                        id,
+                        vpc,
+                        ingress: Vec::new(),
+                        egress: vec![allow_all_egress()],
+                    },
+                );
+                Ok(())
+            });
         }
         for (name, raw) in groups {
-            let raw = raw.get_ref();
-            let vpc = self.topology.security_groups[name.get_ref()].vpc.clone();
-            let declared = (&self.topology.vpcs, &self.topology.security_groups);
-            let ingress =
-                self.sg_rules(raw.ingress.as_deref().unwrap_or_default(), &vpc, declared)?;
-            let egress = match &raw.egress {
-                Some(rules) => self.sg_rules(rules, &vpc, declared)?,
-                None => vec![allow_all_egress()],
-            };
-            let group = &mut self.topology.security_groups[name.get_ref()];
-            group.ingress = ingress;
-            group.egress = egress;
+            if self.did_not_load("security group", name.get_ref()) {
+                continue;
+            }
+            self.each("security group", name, |this| {
+                let raw = raw.get_ref();
+                let vpc = this.topology.security_groups[name.get_ref()].vpc.clone();
+                let declared = (&this.topology.vpcs, &this.topology.security_groups);
+                let ingress =
+                    this.sg_rules(raw.ingress.as_deref().unwrap_or_default(), &vpc, declared)?;
+                let egress = match &raw.egress {
+                    Some(rules) => this.sg_rules(rules, &vpc, declared)?,
+                    None => vec![allow_all_egress()],
+                };
+                let group = &mut this.topology.security_groups[name.get_ref()];
+                group.ingress = ingress;
+                group.egress = egress;
+                Ok(())
+            });
         }
-        Ok(())
     }
 
     /// Validates security group rules; `sg` references resolve within `vpc`.
@@ -788,82 +876,90 @@ impl<'a> Loader<'a> {
             .collect()
     }
 
-    fn load_instances(&mut self, instances: &Named<RawInstance>, ids: &IdGen) -> Result<()> {
+    fn load_instances(&mut self, instances: &Named<RawInstance>, ids: &IdGen) {
         let mut allocator = Allocator::default();
         let mut taken = HashSet::new();
         // Explicit addresses first, so that one given later in the file never collides
         // with one handed out earlier.
         let mut explicit: IndexMap<String, Ipv4Addr> = IndexMap::new();
         for (name, raw) in instances {
-            let raw = raw.get_ref();
-            check_name(self, name)?;
-            let subnet = self.subnet_ref(&raw.subnet)?;
-            if let Some(ip) = &raw.ip {
-                let addr = self.address_in(ip, &subnet)?;
-                if !allocator.reserve(&subnet.name, addr) {
-                    return Err(self.err(
-                        ip.span(),
-                        format!("address {addr} is already taken by another instance"),
-                    ));
+            self.each("instance or on-premises host", name, |this| {
+                let raw = raw.get_ref();
+                check_name(this, name)?;
+                let subnet = this.subnet_ref(&raw.subnet)?;
+                if let Some(ip) = &raw.ip {
+                    let addr = this.address_in(ip, &subnet)?;
+                    if !allocator.reserve(&subnet.name, addr) {
+                        return Err(this.err(
+                            ip.span(),
+                            format!("address {addr} is already taken by another instance"),
+                        ));
+                    }
+                    explicit.insert(name.get_ref().clone(), addr);
                 }
-                explicit.insert(name.get_ref().clone(), addr);
-            }
+                Ok(())
+            });
         }
         for (name, raw) in instances {
-            let raw = raw.get_ref();
-            let subnet = self.subnet_ref(&raw.subnet)?;
-            let ip = match explicit.get(name.get_ref()) {
-                Some(ip) => *ip,
-                None => allocator.allocate(&subnet).ok_or_else(|| {
-                    self.err(
-                        raw.subnet.span(),
-                        format!("subnet `{}` has no free address left", subnet.name),
-                    )
-                })?,
-            };
-            let security_groups = match &raw.security_groups {
-                Some(list) => {
-                    if list.is_empty() {
-                        return Err(self.err(name.span(), "an instance needs at least one security group (leave `security_groups` out for the VPC's default)"));
+            if self.did_not_load("instance or on-premises host", name.get_ref()) {
+                continue;
+            }
+            self.each("instance or on-premises host", name, |this| {
+                let raw = raw.get_ref();
+                let subnet = this.subnet_ref(&raw.subnet)?;
+                let ip = match explicit.get(name.get_ref()) {
+                    Some(ip) => *ip,
+                    None => allocator.allocate(&subnet).ok_or_else(|| {
+                        this.err(
+                            raw.subnet.span(),
+                            format!("subnet `{}` has no free address left", subnet.name),
+                        )
+                    })?,
+                };
+                let security_groups = match &raw.security_groups {
+                    Some(list) => {
+                        if list.is_empty() {
+                            return Err(this.err(name.span(), "an instance needs at least one security group (leave `security_groups` out for the VPC's default)"));
+                        }
+                        list.iter()
+                            .map(|g| {
+                                let key = this.group_key(
+                                    g,
+                                    Some(&subnet.vpc),
+                                    (&this.topology.vpcs, &this.topology.security_groups),
+                                    "security group",
+                                )?;
+                                if this.topology.security_groups[&key].vpc != subnet.vpc {
+                                    return Err(this.err(
+                                        g.span(),
+                                        format!(
+                                            "security group `{}` is not in the instance's VPC `{}`",
+                                            g.get_ref(),
+                                            subnet.vpc
+                                        ),
+                                    ));
+                                }
+                                Ok(key)
+                            })
+                            .collect::<Result<Vec<_>>>()?
                     }
-                    list.iter()
-                        .map(|g| {
-                            let key = self.group_key(
-                                g,
-                                Some(&subnet.vpc),
-                                (&self.topology.vpcs, &self.topology.security_groups),
-                                "security group",
-                            )?;
-                            if self.topology.security_groups[&key].vpc != subnet.vpc {
-                                return Err(self.err(
-                                    g.span(),
-                                    format!(
-                                        "security group `{}` is not in the instance's VPC `{}`",
-                                        g.get_ref(),
-                                        subnet.vpc
-                                    ),
-                                ));
-                            }
-                            Ok(key)
-                        })
-                        .collect::<Result<Vec<_>>>()?
-                }
-                None => vec![format!("{}/default", subnet.vpc)],
-            };
-            let id = self.object_id(raw.id.as_ref(), "i", name.get_ref(), ids, &taken)?;
-            taken.insert(id.clone());
-            self.topology.instances.insert(
-                name.get_ref().clone(),
-                Instance {
-                    name: name.get_ref().clone(),
-                    id,
-                    subnet: subnet.name.clone(),
-                    ip,
-                    security_groups,
-                },
-            );
+                    None => vec![format!("{}/default", subnet.vpc)],
+                };
+                let id = this.object_id(raw.id.as_ref(), "i", name.get_ref(), ids, &taken)?;
+                taken.insert(id.clone());
+                this.topology.instances.insert(
+                    name.get_ref().clone(),
+                    Instance {
+                        name: name.get_ref().clone(),
+                        id,
+                        subnet: subnet.name.clone(),
+                        ip,
+                        security_groups,
+                    },
+                );
+                Ok(())
+            });
         }
-        Ok(())
     }
 
     fn subnet_ref(&self, subnet: &S<String>) -> Result<Subnet> {
@@ -899,176 +995,191 @@ impl<'a> Loader<'a> {
         Ok(addr)
     }
 
-    fn load_onprem(&mut self, networks: &Named<RawOnPrem>) -> Result<()> {
+    fn load_onprem(&mut self, networks: &Named<RawOnPrem>) {
         let mut hosts_seen: HashSet<String> = self.topology.instances.keys().cloned().collect();
         for (name, raw) in networks {
-            let raw = raw.get_ref();
-            check_name(self, name)?;
-            let cidr = self.cidr(&raw.cidr)?;
-            self.check_usable_range(&raw.cidr, cidr, "on-premises range")?;
-            let vpc = self.vpc_ref(&raw.vpc)?;
-            let vpc_cidr = self.topology.vpcs[&vpc].cidr;
-            if vpc_cidr.contains(&cidr) || cidr.contains(&vpc_cidr) {
-                return Err(self.err(raw.cidr.span(), format!("on-premises range `{cidr}` overlaps its VPC `{vpc}` ({vpc_cidr}): traffic could not be routed")));
+            self.each("on-premises network", name, |this| {
+                let raw = raw.get_ref();
+                check_name(this, name)?;
+                let cidr = this.cidr(&raw.cidr)?;
+                this.check_usable_range(&raw.cidr, cidr, "on-premises range")?;
+                let vpc = this.vpc_ref(&raw.vpc)?;
+                let vpc_cidr = this.topology.vpcs[&vpc].cidr;
+                if vpc_cidr.contains(&cidr) || cidr.contains(&vpc_cidr) {
+                    return Err(this.err(raw.cidr.span(), format!("on-premises range `{cidr}` overlaps its VPC `{vpc}` ({vpc_cidr}): traffic could not be routed")));
+                }
+                let via = match raw.via.get_ref().as_str() {
+                    "vpn" => Attachment::Vpn,
+                    "direct_connect" => Attachment::DirectConnect,
+                    other => {
+                        return Err(this.err(
+                            raw.via.span(),
+                            format!("`{other}` is not an attachment: use `vpn` or `direct_connect`"),
+                        ));
+                    }
+                };
+                let mut hosts = IndexMap::new();
+                for (host, addr) in &raw.hosts {
+                    if !hosts_seen.insert(host.get_ref().clone()) {
+                        return Err(this.err(
+                            host.span(),
+                            format!(
+                                "host name `{}` is already used by an instance or another host",
+                                host.get_ref()
+                            ),
+                        ));
+                    }
+                    let ip: Ipv4Addr = addr.get_ref().parse().map_err(|_| {
+                        this.err(
+                            addr.span(),
+                            format!("`{}` is not an IPv4 address", addr.get_ref()),
+                        )
+                    })?;
+                    if !cidr.contains(&ip) {
+                        return Err(this.err(
+                            addr.span(),
+                            format!("host address {ip} is outside the on-premises range {cidr}"),
+                        ));
+                    }
+                    hosts.insert(host.get_ref().clone(), ip);
+                }
+                this.topology.onprem.insert(
+                    name.get_ref().clone(),
+                    OnPremNetwork {
+                        name: name.get_ref().clone(),
+                        cidr,
+                        vpc,
+                        via,
+                        hosts,
+                    },
+                );
+                Ok(())
+            });
+            if self.did_not_load("on-premises network", name.get_ref()) {
+                for host in raw.get_ref().hosts.keys() {
+                    self.mark_failed("instance or on-premises host", host.get_ref());
+                }
             }
-            let via = match raw.via.get_ref().as_str() {
-                "vpn" => Attachment::Vpn,
-                "direct_connect" => Attachment::DirectConnect,
-                other => {
-                    return Err(self.err(
-                        raw.via.span(),
-                        format!("`{other}` is not an attachment: use `vpn` or `direct_connect`"),
-                    ));
-                }
-            };
-            let mut hosts = IndexMap::new();
-            for (host, addr) in &raw.hosts {
-                if !hosts_seen.insert(host.get_ref().clone()) {
-                    return Err(self.err(
-                        host.span(),
-                        format!(
-                            "host name `{}` is already used by an instance or another host",
-                            host.get_ref()
-                        ),
-                    ));
-                }
-                let ip: Ipv4Addr = addr.get_ref().parse().map_err(|_| {
-                    self.err(
-                        addr.span(),
-                        format!("`{}` is not an IPv4 address", addr.get_ref()),
-                    )
-                })?;
-                if !cidr.contains(&ip) {
-                    return Err(self.err(
-                        addr.span(),
-                        format!("host address {ip} is outside the on-premises range {cidr}"),
-                    ));
-                }
-                hosts.insert(host.get_ref().clone(), ip);
-            }
-            self.topology.onprem.insert(
-                name.get_ref().clone(),
-                OnPremNetwork {
-                    name: name.get_ref().clone(),
-                    cidr,
-                    vpc,
-                    via,
-                    hosts,
-                },
-            );
         }
-        Ok(())
     }
 
-    fn load_services(&mut self, services: &Named<RawService>, ids: &IdGen) -> Result<()> {
+    fn load_services(&mut self, services: &Named<RawService>, ids: &IdGen) {
         let mut taken = HashSet::new();
         for (name, raw) in services {
-            let (whole, raw) = (raw.span(), raw.get_ref());
-            check_name(self, name)?;
-            let account = self.owner(
-                raw.account.as_ref(),
-                &format!("service `{}`", name.get_ref()),
-                whole.clone(),
-            )?;
-            let id = self.object_id(raw.id.as_ref(), "vpce-svc", name.get_ref(), ids, &taken)?;
-            taken.insert(id.clone());
-            let prefix = self.topology.region.az_id_prefix();
-            let az_ids = match &raw.az_ids {
-                Some(list) => {
-                    let mut out = Vec::new();
-                    for az in list {
-                        if !is_az_id_of(&prefix, az.get_ref()) {
-                            return Err(self.err(
-                                az.span(),
-                                format!(
-                                    "`{}` is not an AZ ID of {} (expected `{prefix}-az1`, ...)",
-                                    az.get_ref(),
-                                    self.topology.region
-                                ),
-                            ));
+            self.each("service", name, |this| {
+                let (whole, raw) = (raw.span(), raw.get_ref());
+                check_name(this, name)?;
+                let account = this.owner(
+                    raw.account.as_ref(),
+                    &format!("service `{}`", name.get_ref()),
+                    whole.clone(),
+                )?;
+                let id =
+                    this.object_id(raw.id.as_ref(), "vpce-svc", name.get_ref(), ids, &taken)?;
+                taken.insert(id.clone());
+                let prefix = this.topology.region.az_id_prefix();
+                let az_ids = match &raw.az_ids {
+                    Some(list) => {
+                        let mut out = Vec::new();
+                        for az in list {
+                            if !is_az_id_of(&prefix, az.get_ref()) {
+                                return Err(this.err(
+                                    az.span(),
+                                    format!(
+                                        "`{}` is not an AZ ID of {} (expected `{prefix}-az1`, ...)",
+                                        az.get_ref(),
+                                        this.topology.region
+                                    ),
+                                ));
+                            }
+                            if !out.contains(az.get_ref()) {
+                                out.push(az.get_ref().clone());
+                            }
                         }
-                        if !out.contains(az.get_ref()) {
-                            out.push(az.get_ref().clone());
+                        out
+                    }
+                    None => this.topology.accounts[&account]
+                        .az_ids
+                        .values()
+                        .cloned()
+                        .collect(),
+                };
+                let ports = match &raw.ports {
+                    Some(list) => list
+                        .iter()
+                        .map(|p| {
+                            u16::try_from(*p.get_ref())
+                                .ok()
+                                .filter(|p| *p > 0)
+                                .ok_or_else(|| {
+                                    this.err(
+                                        p.span(),
+                                        format!(
+                                            "port {} is out of range: use 1 to 65535",
+                                            p.get_ref()
+                                        ),
+                                    )
+                                })
+                        })
+                        .collect::<Result<Vec<_>>>()?,
+                    None => vec![443],
+                };
+                if ports.is_empty() {
+                    return Err(this.err(whole, "a service must listen on at least one port"));
+                }
+                let private_dns_name = match &raw.private_dns_name {
+                    Some(n) => {
+                        let lower = n.get_ref().trim_end_matches('.').to_ascii_lowercase();
+                        if !is_dns_name(&lower) {
+                            return Err(
+                                this.err(n.span(), format!("`{}` is not a DNS name", n.get_ref()))
+                            );
                         }
+                        Some(lower)
                     }
-                    out
-                }
-                None => self.topology.accounts[&account]
-                    .az_ids
-                    .values()
-                    .cloned()
-                    .collect(),
-            };
-            let ports = match &raw.ports {
-                Some(list) => list
-                    .iter()
-                    .map(|p| {
-                        u16::try_from(*p.get_ref())
-                            .ok()
-                            .filter(|p| *p > 0)
-                            .ok_or_else(|| {
-                                self.err(
-                                    p.span(),
-                                    format!("port {} is out of range: use 1 to 65535", p.get_ref()),
-                                )
-                            })
-                    })
-                    .collect::<Result<Vec<_>>>()?,
-                None => vec![443],
-            };
-            if ports.is_empty() {
-                return Err(self.err(whole, "a service must listen on at least one port"));
-            }
-            let private_dns_name = match &raw.private_dns_name {
-                Some(n) => {
-                    let lower = n.get_ref().trim_end_matches('.').to_ascii_lowercase();
-                    if !is_dns_name(&lower) {
-                        return Err(
-                            self.err(n.span(), format!("`{}` is not a DNS name", n.get_ref()))
-                        );
-                    }
-                    Some(lower)
-                }
-                None => None,
-            };
-            let backend = match &raw.backend {
-                Some(b) => Backend::parse(b.get_ref()).map_err(|e| self.err(b.span(), e))?,
-                None => Backend::Echo,
-            };
-            self.topology.services.insert(
-                name.get_ref().clone(),
-                EndpointService {
-                    name: name.get_ref().clone(),
-                    service_name: provider_service_name(&self.topology.region, &id),
-                    id,
-                    account,
-                    acceptance_required: raw.acceptance_required.unwrap_or(false),
-                    az_ids,
-                    ports,
-                    private_dns_name,
-                    marketplace: raw.marketplace.unwrap_or(false),
-                    backend,
-                },
-            );
+                    None => None,
+                };
+                let backend = match &raw.backend {
+                    Some(b) => Backend::parse(b.get_ref()).map_err(|e| this.err(b.span(), e))?,
+                    None => Backend::Echo,
+                };
+                this.topology.services.insert(
+                    name.get_ref().clone(),
+                    EndpointService {
+                        name: name.get_ref().clone(),
+                        service_name: provider_service_name(&this.topology.region, &id),
+                        id,
+                        account,
+                        acceptance_required: raw.acceptance_required.unwrap_or(false),
+                        az_ids,
+                        ports,
+                        private_dns_name,
+                        marketplace: raw.marketplace.unwrap_or(false),
+                        backend,
+                    },
+                );
+                Ok(())
+            });
         }
-        Ok(())
     }
 
-    fn load_backends(&mut self, backends: &IndexMap<S<String>, S<String>>) -> Result<()> {
+    fn load_backends(&mut self, backends: &IndexMap<S<String>, S<String>>) {
         for (service, backend) in backends {
-            if catalog::lookup(&self.topology.region, service.get_ref()).is_none() {
-                return Err(self.err(
-                    service.span(),
-                    format!("`{}` is not an AWS service of {} (`vpcesim services` lists them; a provider's service sets `backend` in its own table)", service.get_ref(), self.topology.region),
-                ));
-            }
-            let parsed =
-                Backend::parse(backend.get_ref()).map_err(|e| self.err(backend.span(), e))?;
-            self.topology
-                .backends
-                .insert(service.get_ref().clone(), parsed);
+            self.each("backend", service, |this| {
+                if catalog::lookup(&this.topology.region, service.get_ref()).is_none() {
+                    return Err(this.err(
+                        service.span(),
+                        format!("`{}` is not an AWS service of {} (`vpcesim services` lists them; a provider's service sets `backend` in its own table)", service.get_ref(), this.topology.region),
+                    ));
+                }
+                let parsed =
+                    Backend::parse(backend.get_ref()).map_err(|e| this.err(backend.span(), e))?;
+                this.topology
+                    .backends
+                    .insert(service.get_ref().clone(), parsed);
+                Ok(())
+            });
         }
-        Ok(())
     }
 
     fn load_endpoint(
@@ -1079,6 +1190,23 @@ impl<'a> Loader<'a> {
     ) -> Result<()> {
         check_name(self, name)?;
         let (whole, raw) = (raw.span(), raw.get_ref());
+        let groups = raw.security_groups.as_ref().map(S::get_ref);
+        let failed_reference = self.did_not_load("VPC", raw.vpc.get_ref())
+            || self.did_not_load("service", raw.service.get_ref())
+            || raw
+                .subnets
+                .get_ref()
+                .iter()
+                .any(|s| self.did_not_load("subnet", s.get_ref()))
+            || groups
+                .into_iter()
+                .flatten()
+                .any(|g| self.did_not_load("security group", g.get_ref()));
+        if failed_reference {
+            return Err(self
+                .err(whole, "an object this endpoint names did not load")
+                .following());
+        }
         let request = create_request(
             name.get_ref(),
             raw.vpc.get_ref(),
@@ -1131,7 +1259,7 @@ impl<'a> Loader<'a> {
             })
     }
 
-    pub(super) fn api_error(&self, span: Range<usize>, what: &str, error: &ApiError) -> LoadError {
+    pub(super) fn api_error(&self, span: Range<usize>, what: &str, error: &ApiError) -> Diagnostic {
         self.err(
             span,
             format!(

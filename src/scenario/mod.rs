@@ -17,7 +17,7 @@ pub mod units;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use error::LoadError;
+pub use error::{Diagnostic, LoadError};
 pub use load::{DEFAULT_ACCOUNT_ID, parse};
 pub use step::*;
 
@@ -49,31 +49,50 @@ pub fn load_file(path: &Path) -> Result<Scenario, LoadError> {
     parse(path, &source)
 }
 
+/// What a list of paths names: the scenario files, and the paths that name none.
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// Each file as given, and every `*.toml` below each directory, in path order.
+    pub files: Vec<PathBuf>,
+    /// Paths that do not exist, cannot be read, or are directories without a
+    /// scenario file: usage errors, reported while the other paths are still used.
+    pub problems: Vec<Diagnostic>,
+}
+
 /// The scenario files a list of paths names: each file as given, and every `*.toml`
 /// below each directory, recursively, in path order.
-pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
-    let mut files = Vec::new();
+pub fn collect_files(paths: &[PathBuf]) -> Collected {
+    let mut collected = Collected::default();
     for path in paths {
         if path.is_dir() {
             let mut found = Vec::new();
-            walk(path, &mut found)?;
+            if let Err(problem) = walk(path, &mut found) {
+                collected.problems.push(problem);
+            } else if found.is_empty() {
+                collected.problems.push(Diagnostic::whole_file(
+                    path,
+                    "no scenario files (*.toml) in this directory",
+                ));
+            }
             found.sort();
-            files.extend(found);
+            collected.files.extend(found);
         } else if path.exists() {
-            files.push(path.clone());
+            collected.files.push(path.clone());
         } else {
-            return Err(LoadError::whole_file(path, "no such file or directory"));
+            collected
+                .problems
+                .push(Diagnostic::whole_file(path, "no such file or directory"));
         }
     }
-    Ok(files)
+    collected
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Diagnostic> {
     let entries = std::fs::read_dir(dir)
-        .map_err(|e| LoadError::whole_file(dir, format!("cannot read the directory: {e}")))?;
+        .map_err(|e| Diagnostic::whole_file(dir, format!("cannot read the directory: {e}")))?;
     for entry in entries {
         let path = entry
-            .map_err(|e| LoadError::whole_file(dir, e.to_string()))?
+            .map_err(|e| Diagnostic::whole_file(dir, e.to_string()))?
             .path();
         if path.is_dir() {
             walk(&path, out)?;

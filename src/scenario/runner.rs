@@ -27,23 +27,54 @@ use crate::vnet::{DnsView, Network};
 pub struct StepOutcome {
     /// The step's index, from 1.
     pub index: usize,
+    /// The step's line in its file.
+    pub line: usize,
+    /// The step's `name`, if it has one.
+    pub name: Option<String>,
     /// Its action key.
     pub action: &'static str,
     /// Whether every expectation held.
     pub passed: bool,
-    /// On failure: what was expected, what happened and why. On success: a short summary.
-    pub message: String,
+    /// What the step observed: the rcode and answer set, the outcome and what blocked
+    /// the flow, the measured rate, the API's answer. Empty when the step could not
+    /// run (its `failures` say why).
+    pub observed: String,
+    /// Each expectation that did not hold (`expected ...`), or why the step could not
+    /// run; empty when it passed.
+    pub failures: Vec<String>,
+}
+
+impl StepOutcome {
+    /// The failures and then what was observed, each said once:
+    /// `expected outcome connected; observed: timeout (...): blocked by ...`.
+    pub fn message(&self) -> String {
+        match (self.failures.is_empty(), self.observed.is_empty()) {
+            (true, _) => self.observed.clone(),
+            (false, true) => self.failures.join("; "),
+            (false, false) => format!("{}; observed: {}", self.failures.join("; "), self.observed),
+        }
+    }
+}
+
+/// What [`run`] reports while it works.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'s> {
+    /// A step is about to run (a long transfer may take a while of wall time).
+    Starting(&'s Step),
+    /// A step has run.
+    Finished(&'s StepOutcome),
 }
 
 /// Runs every step of `scenario` in order; a failed step does not stop the file.
-pub fn run(scenario: Scenario, mut progress: impl FnMut(&StepOutcome)) -> Vec<StepOutcome> {
+pub fn run(scenario: Scenario, mut progress: impl FnMut(Progress<'_>)) -> Vec<StepOutcome> {
     let mut runner = Runner::new(scenario.control, scenario.seed);
     scenario
         .steps
         .iter()
         .map(|step| {
+            progress(Progress::Starting(step));
             let outcome = runner.step(step);
-            progress(&outcome);
+            progress(Progress::Finished(&outcome));
             outcome
         })
         .collect()
@@ -59,8 +90,24 @@ struct Runner {
     bindings: Bindings,
 }
 
-/// What a step observed, before it is compared with what was expected.
+/// The expectations of a step that did not hold.
 type Checks = Vec<String>;
+
+/// What a step observed, and each expectation that did not hold.
+struct Observed {
+    summary: String,
+    failures: Checks,
+}
+
+impl Observed {
+    /// A step that could not run, for `why`.
+    fn problem(why: String) -> Self {
+        Self {
+            summary: String::new(),
+            failures: vec![why],
+        }
+    }
+}
 
 impl Runner {
     fn new(control: ControlPlane, seed: u64) -> Self {
@@ -96,22 +143,21 @@ impl Runner {
 
     fn step(&mut self, step: &Step) -> StepOutcome {
         self.refresh();
-        let result = self.execute(&step.action, &step.expect);
+        let observed = self.execute(&step.action, &step.expect);
         self.refresh();
-        let (passed, message) = match result {
-            Ok(summary) => (true, summary),
-            Err(failures) => (false, failures.join("; ")),
-        };
         StepOutcome {
             index: step.index,
+            line: step.line,
+            name: step.name.clone(),
             action: step.action.key(),
-            passed,
-            message,
+            passed: observed.failures.is_empty(),
+            observed: observed.summary,
+            failures: observed.failures,
         }
     }
 
-    /// Runs one action; `Ok` with a summary when every expectation holds, else the failures.
-    fn execute(&mut self, action: &Action, expect: &Expect) -> Result<String, Checks> {
+    /// Runs one action and compares what it observed with `expect`.
+    fn execute(&mut self, action: &Action, expect: &Expect) -> Observed {
         match action {
             Action::Resolve {
                 name,
@@ -226,7 +272,7 @@ impl Runner {
             Action::Wait(duration) => {
                 // Durations are bounded at load time; saturate all the same.
                 self.now = self.now.saturating_add(*duration);
-                Ok(format!("now at {}", seconds(self.now)))
+                verdict(Vec::new(), format!("now at {}", seconds(self.now)))
             }
             Action::Notifications(topic) => {
                 let got: Vec<String> = self
@@ -239,7 +285,7 @@ impl Runner {
                 if let Some(expected) = &expect.events
                     && *expected != got
                 {
-                    failures.push(format!("expected events {expected:?}, got {got:?}"));
+                    failures.push(format!("expected events {expected:?}"));
                 }
                 verdict(failures, format!("events {got:?}"))
             }
@@ -302,18 +348,18 @@ impl Runner {
         Message::from_vec(&reply).map_err(|e| format!("the resolver's reply does not parse: {e}"))
     }
 
-    fn resolve(
-        &mut self,
-        name: &str,
-        from: &str,
-        record_type: &str,
-        expect: &Expect,
-    ) -> Result<String, Checks> {
-        let name = expand(&self.control, &self.bindings, name).map_err(|e| vec![e])?;
-        let rtype: RecordType = record_type
-            .parse()
-            .map_err(|_| vec![format!("unknown record type {record_type}")])?;
-        let reply = self.query(from, &name, rtype).map_err(|e| vec![e])?;
+    fn resolve(&mut self, name: &str, from: &str, record_type: &str, expect: &Expect) -> Observed {
+        let name = match expand(&self.control, &self.bindings, name) {
+            Ok(name) => name,
+            Err(why) => return Observed::problem(why),
+        };
+        let Ok(rtype) = record_type.parse::<RecordType>() else {
+            return Observed::problem(format!("unknown record type {record_type}"));
+        };
+        let reply = match self.query(from, &name, rtype) {
+            Ok(reply) => reply,
+            Err(why) => return Observed::problem(why),
+        };
         let rcode = reply.metadata.response_code;
         let addresses = a_records(&reply);
         let ttl = reply
@@ -325,11 +371,7 @@ impl Runner {
         if let Some(expected) = expect.rcode
             && rcode_str(rcode) != expected.as_str()
         {
-            failures.push(format!(
-                "expected rcode {}, got {}",
-                expected.as_str(),
-                rcode_str(rcode)
-            ));
+            failures.push(format!("expected rcode {}", expected.as_str()));
         }
         if let Some(expected) = &expect.answers {
             let want = self.expected_addresses(expected, &name);
@@ -338,10 +380,9 @@ impl Runner {
                     let got: BTreeSet<Ipv4Addr> = addresses.iter().copied().collect();
                     if want != got {
                         failures.push(format!(
-                            "expected answers {} ({}), got {}",
+                            "expected answers {} ({})",
                             describe_answers(expected),
-                            list(&want),
-                            list(&got)
+                            list(&want)
                         ));
                     }
                 }
@@ -351,26 +392,20 @@ impl Runner {
         if let Some(count) = expect.count
             && addresses.len() as u64 != count
         {
-            failures.push(format!(
-                "expected {count} addresses, got {} ({})",
-                addresses.len(),
-                list(&addresses)
-            ));
+            failures.push(format!("expected {count} addresses"));
         }
         if let Some(expected) = expect.ttl
             && ttl != Some(expected)
         {
-            failures.push(format!(
-                "expected TTL {expected}, got {}",
-                ttl.map_or("no address record".into(), |t| t.to_string())
-            ));
+            failures.push(format!("expected TTL {expected}"));
         }
         verdict(
             failures,
             format!(
-                "{name} {record_type}: {} [{}]",
+                "{name} {record_type}: {} [{}]{}",
                 rcode_str(rcode),
-                list(&addresses)
+                list(&addresses),
+                ttl.map_or(String::new(), |t| format!(" ttl {t}"))
             ),
         )
     }
@@ -459,7 +494,7 @@ impl Runner {
         proto: Proto,
         timeout: Duration,
         expect: &Expect,
-    ) -> Result<String, Checks> {
+    ) -> Observed {
         let (outcome, blocked, detail) = match self.target(target, from) {
             Err((outcome, why)) => (outcome, None, why),
             Ok(dst) => {
@@ -488,7 +523,7 @@ impl Runner {
         direction: Direction,
         streams: u32,
         expect: &Expect,
-    ) -> Result<String, Checks> {
+    ) -> Observed {
         let mut failures = Vec::new();
         let (outcome, blocked, detail) = match self.target(target, from) {
             Err((outcome, why)) => (outcome, None, why),
@@ -521,7 +556,7 @@ impl Runner {
                             && ((got - expected) / expected).abs() > expect.tolerance
                         {
                             failures.push(format!(
-                                "expected {name} {expected} (within {:.1}%), got {got:.4}",
+                                "expected {name} {expected} (within {:.1}%)",
                                 expect.tolerance * 100.0
                             ));
                         }
@@ -542,10 +577,10 @@ impl Runner {
         verdict(failures, flow_summary(outcome, blocked.as_ref(), &detail))
     }
 
-    fn describe_endpoint(&self, endpoint: &str, expect: &Expect) -> Result<String, Checks> {
+    fn describe_endpoint(&self, endpoint: &str, expect: &Expect) -> Observed {
         let topology = self.control.topology();
         let Some(e) = topology.endpoints.get(endpoint) else {
-            return Err(vec![format!("endpoint `{endpoint}` does not exist")]);
+            return Observed::problem(format!("endpoint `{endpoint}` does not exist"));
         };
         let dns_names = crate::control::names::dns_entries(topology, e).len() as u64;
         let subnets = e.subnets.len() as u64;
@@ -553,22 +588,22 @@ impl Runner {
         if let Some(state) = expect.state
             && state != e.state
         {
-            failures.push(format!("expected state {state}, got {}", e.state));
+            failures.push(format!("expected state {state}"));
         }
         if let Some(n) = expect.dns_names
             && n != dns_names
         {
-            failures.push(format!("expected {n} DNS names, got {dns_names}"));
+            failures.push(format!("expected {n} DNS names"));
         }
         if let Some(p) = expect.private_dns
             && p != e.private_dns
         {
-            failures.push(format!("expected private_dns {p}, got {}", e.private_dns));
+            failures.push(format!("expected private_dns {p}"));
         }
         if let Some(n) = expect.subnets
             && n != subnets
         {
-            failures.push(format!("expected {n} subnets, got {subnets}"));
+            failures.push(format!("expected {n} subnets"));
         }
         verdict(
             failures,
@@ -579,23 +614,18 @@ impl Runner {
         )
     }
 
-    fn describe_service(
-        &self,
-        service: &str,
-        account: &str,
-        expect: &Expect,
-    ) -> Result<String, Checks> {
+    fn describe_service(&self, service: &str, account: &str, expect: &Expect) -> Observed {
         let mut failures = Vec::new();
         match self.control.describe_service(service, account) {
             Ok((_, azs)) => {
                 if let Some(code) = &expect.error {
-                    failures.push(format!("expected error {code}, got AZs {:?}", azs.names));
+                    failures.push(format!("expected error {code}"));
                 }
                 if let Some(expected) = &expect.azs {
                     let want: BTreeSet<&String> = expected.iter().collect();
                     let got: BTreeSet<&String> = azs.names.iter().collect();
                     if want != got {
-                        failures.push(format!("expected AZs {want:?}, got {got:?}"));
+                        failures.push(format!("expected AZs {want:?}"));
                     }
                 }
                 verdict(failures, format!("AZs {:?}", azs.names))
@@ -603,10 +633,11 @@ impl Runner {
             Err(e) => {
                 if expect.error.as_deref() != Some(e.code.as_str()) {
                     failures.push(format!(
-                        "expected {}, got error {}: {}",
-                        expect.error.as_deref().unwrap_or("success"),
-                        e.code,
-                        e.message
+                        "expected {}",
+                        expect
+                            .error
+                            .as_deref()
+                            .map_or("success".to_string(), |c| format!("error {c}"))
                     ));
                 }
                 verdict(failures, format!("{}: {}", e.code, e.message))
@@ -623,10 +654,7 @@ fn initiator(origin: &Origin) -> Initiator {
 }
 
 /// Compares a control-plane call's result with `ok`, `error` and `state`.
-fn api_checks(
-    result: Result<Option<EndpointState>, ApiError>,
-    expect: &Expect,
-) -> Result<String, Checks> {
+fn api_checks(result: Result<Option<EndpointState>, ApiError>, expect: &Expect) -> Observed {
     let mut failures = Vec::new();
     let want_ok = expect.ok.unwrap_or(expect.error.is_none());
     let summary = match &result {
@@ -637,28 +665,28 @@ fn api_checks(
     match &result {
         Ok(state) => {
             if !want_ok || expect.error.is_some() {
-                let wanted = expect.error.as_deref().unwrap_or("a failure");
-                failures.push(format!("expected {wanted}, but the call succeeded"));
+                let wanted = expect
+                    .error
+                    .as_deref()
+                    .map_or("a failure".to_string(), |c| format!("error {c}"));
+                failures.push(format!("expected {wanted}"));
             }
             if let (Some(want), Some(got)) = (expect.state, state)
                 && want != *got
             {
-                failures.push(format!("expected state {want}, got {got}"));
+                failures.push(format!("expected state {want}"));
             }
         }
         Err(e) => {
             if let Some(code) = &expect.error {
                 if code != e.code.as_str() {
-                    failures.push(format!(
-                        "expected error {code}, got {}: {}",
-                        e.code, e.message
-                    ));
+                    failures.push(format!("expected error {code}"));
                 }
             } else if want_ok {
-                failures.push(format!("expected success, got {}: {}", e.code, e.message));
+                failures.push("expected success".to_string());
             }
             if let Some(state) = expect.state {
-                failures.push(format!("expected state {state}, but the call failed"));
+                failures.push(format!("expected state {state}"));
             }
         }
     }
@@ -669,12 +697,8 @@ fn check_flow(failures: &mut Checks, expect: &Expect, outcome: Outcome, blocked:
     if let Some(want) = expect.outcome
         && want != outcome
     {
-        // What blocked it follows in the step's `observed:` summary.
-        failures.push(format!(
-            "expected {}, got {}",
-            want.as_str(),
-            outcome.as_str()
-        ));
+        // What happened, and what blocked it, follow in the `observed:` summary.
+        failures.push(format!("expected outcome {}", want.as_str()));
     }
     if let Some(want) = &expect.blocked_by {
         match blocked {
@@ -692,19 +716,10 @@ fn check_flow(failures: &mut Checks, expect: &Expect, outcome: Outcome, blocked:
                 ]
                 .into_iter()
                 .filter(|(_, want, got)| want.is_some() && want != got)
-                .map(|(key, want, got)| {
-                    format!(
-                        "{key} {} (got {})",
-                        want.unwrap_or("-"),
-                        got.unwrap_or("none")
-                    )
-                })
+                .map(|(key, want, _)| format!("{key} {}", want.unwrap_or("-")))
                 .collect();
                 if !mismatches.is_empty() {
-                    failures.push(format!(
-                        "expected blocked_by {}, but it was blocked by {got}",
-                        mismatches.join(", ")
-                    ));
+                    failures.push(format!("expected blocked_by {}", mismatches.join(", ")));
                 }
             }
         }
@@ -732,14 +747,9 @@ fn flow_summary(outcome: Outcome, blocked: Option<&Verdict>, detail: &str) -> St
     }
 }
 
-/// Passes with `summary`, or fails with every failure and then what was observed.
-fn verdict(mut failures: Checks, summary: String) -> Result<String, Checks> {
-    if failures.is_empty() {
-        Ok(summary)
-    } else {
-        failures.push(format!("observed: {summary}"));
-        Err(failures)
-    }
+/// What was observed, with the expectations that did not hold (none: the step passed).
+fn verdict(failures: Checks, summary: String) -> Observed {
+    Observed { summary, failures }
 }
 
 fn a_records(message: &Message) -> Vec<Ipv4Addr> {

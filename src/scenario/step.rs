@@ -304,21 +304,6 @@ pub struct Expect {
     pub events: Option<Vec<String>>,
 }
 
-impl Expect {
-    /// Whether any key that can fail a network step is given (`tolerance` alone
-    /// checks nothing).
-    pub fn checks_anything(&self) -> bool {
-        self.rcode.is_some()
-            || self.answers.is_some()
-            || self.count.is_some()
-            || self.ttl.is_some()
-            || self.outcome.is_some()
-            || self.blocked_by.is_some()
-            || self.gbps.is_some()
-            || self.seconds.is_some()
-    }
-}
-
 impl Default for Expect {
     fn default() -> Self {
         Self {

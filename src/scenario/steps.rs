@@ -43,24 +43,44 @@ impl<'l, 'a> StepLoader<'l, 'a> {
         }
     }
 
-    pub(super) fn load(mut self, raw: &[S<RawStep>]) -> Result<Vec<Step>> {
+    /// The steps that load; the problems of the others are recorded in the loader.
+    pub(super) fn load(mut self, raw: &[S<RawStep>]) -> Vec<Step> {
         if let Some(extra) = raw.get(MAX_STEPS) {
-            return Err(self.err(
+            self.loader.collect::<()>(Err(self.err(
                 extra.span(),
                 format!(
                     "this file has {} steps, more than the {MAX_STEPS} a scenario may have: split it into several files",
                     raw.len()
                 ),
-            ));
+            )));
+            return Vec::new();
         }
-        raw.iter()
-            .enumerate()
-            .map(|(i, step)| self.step(i + 1, step))
-            .collect()
+        let mut steps = Vec::with_capacity(raw.len());
+        for (i, step) in raw.iter().enumerate() {
+            let result = self.step(i + 1, step);
+            steps.extend(self.loader.collect(result));
+        }
+        steps
     }
 
-    fn err(&self, span: Range<usize>, message: impl Into<String>) -> super::LoadError {
+    fn err(&self, span: Range<usize>, message: impl Into<String>) -> super::error::Diagnostic {
         self.loader.err(span, message)
+    }
+
+    /// A problem about endpoint `name`, which is only a consequence when the file's
+    /// declaration of that endpoint did not load.
+    fn endpoint_problem(
+        &self,
+        name: &str,
+        span: Range<usize>,
+        message: String,
+    ) -> super::error::Diagnostic {
+        let problem = self.err(span, message);
+        if self.loader.did_not_load("endpoint", name) {
+            problem.following()
+        } else {
+            problem
+        }
     }
 
     fn step(&mut self, index: usize, step: &S<RawStep>) -> Result<Step> {
@@ -89,6 +109,23 @@ impl<'l, 'a> StepLoader<'l, 'a> {
             }
         };
         self.check_parameters(index, present.key, raw)?;
+        // A check that cannot fail is the step's own problem: say so before looking at
+        // what its parameters name.
+        // (Keys that do not apply to the action are reported by `expect` below.)
+        if let (Some(keys), Some(expect)) = (checking_keys(present.key), &raw.expect)
+            && expect_keys_of(expect.get_ref())
+                .iter()
+                .all(|(key, _)| *key == "tolerance")
+        {
+            return Err(self.err(
+                expect.span(),
+                format!(
+                    "step {index} (`{}`) expects nothing, so it could never fail: give at least one of {}",
+                    present.key,
+                    backticked(keys)
+                ),
+            ));
+        }
         let action = self.action(present.key, raw, &whole)?;
         let expect = match &raw.expect {
             Some(expect) => self.expect(index, &action, expect)?,
@@ -103,21 +140,6 @@ impl<'l, 'a> StepLoader<'l, 'a> {
                 ));
             }
         };
-        if matches!(
-            action,
-            Action::Resolve { .. } | Action::Connect { .. } | Action::Transfer { .. }
-        ) && !expect.checks_anything()
-        {
-            let span = raw.expect.as_ref().map_or(whole, S::span);
-            return Err(self.err(
-                span,
-                format!(
-                    "step {index} (`{}`) expects nothing, so it could never fail: give at least one of {}",
-                    present.key,
-                    backticked(checking_keys(&action))
-                ),
-            ));
-        }
         let name = match &raw.name {
             Some(name) if name.get_ref().trim().is_empty() => {
                 return Err(self.err(
@@ -506,7 +528,7 @@ impl<'l, 'a> StepLoader<'l, 'a> {
                 continue;
             };
             if !self.endpoints.contains(name) {
-                return Err(self.err(text.span(), format!("placeholder `{{{inner}}}` names no endpoint declared or created before this step")));
+                return Err(self.endpoint_problem(name, text.span(), format!("placeholder `{{{inner}}}` names no endpoint declared or created before this step")));
             }
             if let Some(az) = az {
                 let region = self.topology.region.name();
@@ -705,7 +727,7 @@ impl<'l, 'a> StepLoader<'l, 'a> {
                         None => (rest, None),
                     };
                     if !self.endpoints.contains(name) {
-                        return Err(self.err(raw.span(), format!("`answers` names endpoint `{name}`, which no earlier step declares or creates")));
+                        return Err(self.endpoint_problem(name, raw.span(), format!("`answers` names endpoint `{name}`, which no earlier step declares or creates")));
                     }
                     Ok(match az {
                         Some(az) => Answers::EndpointAz(name.to_string(), az.to_string()),
@@ -771,12 +793,12 @@ impl<'l, 'a> StepLoader<'l, 'a> {
 
 /// The `expect` keys that can make a network step fail (`tolerance` alone checks
 /// nothing).
-fn checking_keys(action: &Action) -> &'static [&'static str] {
+fn checking_keys(action: &str) -> Option<&'static [&'static str]> {
     match action {
-        Action::Resolve { .. } => &["rcode", "answers", "count", "ttl"],
-        Action::Connect { .. } => &["outcome", "blocked_by"],
-        Action::Transfer { .. } => &["outcome", "blocked_by", "gbps", "seconds"],
-        _ => &[],
+        "resolve" => Some(&["rcode", "answers", "count", "ttl"]),
+        "connect" => Some(&["outcome", "blocked_by"]),
+        "transfer" => Some(&["outcome", "blocked_by", "gbps", "seconds"]),
+        _ => None,
     }
 }
 

@@ -25,21 +25,24 @@ service = "com.amazonaws.us-east-1.sts"
 subnets = ["a"]
 "#;
 
-/// Loads `source`; the error must be at `line` (1-based) and mention `needle`.
+/// Loads `source`; a problem mentioning `needle` must be reported at `line` (1-based).
 #[track_caller]
-fn rejects(source: &str, line: usize, needle: &str) -> LoadError {
+fn rejects(source: &str, line: usize, needle: &str) -> Diagnostic {
     let Err(error) = parse(Path::new("bad.toml"), source) else {
         panic!("loaded, but should fail with `{needle}`:\n{source}")
     };
     assert_eq!(error.file, Path::new("bad.toml"));
-    assert!(
-        error.message.contains(needle),
-        "message `{}` lacks `{needle}`",
-        error.message
-    );
-    assert_eq!(error.line, line, "wrong line for: {error}");
-    assert!(error.column >= 1, "{error}");
-    error
+    let Some(problem) = error
+        .diagnostics
+        .iter()
+        .find(|d| d.message.contains(needle))
+    else {
+        panic!("no problem mentions `{needle}`:\n{error}")
+    };
+    assert_eq!(problem.file, Path::new("bad.toml"));
+    assert_eq!(problem.line, line, "wrong line for: {problem}");
+    assert!(problem.column >= 1, "{problem}");
+    problem.clone()
 }
 
 /// The line number of the first line of `source` containing `needle`.
@@ -52,7 +55,7 @@ fn line_of(source: &str, needle: &str) -> usize {
 }
 
 #[track_caller]
-fn rejects_at(source: &str, marker: &str, needle: &str) -> LoadError {
+fn rejects_at(source: &str, marker: &str, needle: &str) -> Diagnostic {
     rejects(source, line_of(source, marker), needle)
 }
 
@@ -548,6 +551,7 @@ fn a_file_has_at_most_100000_steps() {
         src.push_str("[[steps]]\nwait = \"1s\"\n");
     }
     let e = parse(Path::new("big.toml"), &src).unwrap_err();
+    let e = e.first();
     assert!(
         e.message
             .contains("more than the 100000 a scenario may have"),
@@ -644,7 +648,7 @@ expect = {{ answers = \"endpoint:ssm\", count = 2 }}
     let scenario = parse(Path::new("retry.toml"), &src).expect("a name may be created again");
     let outcomes = super::runner::run(scenario, |_| {});
     for o in &outcomes {
-        assert!(o.passed, "step {} ({}): {}", o.index, o.action, o.message);
+        assert!(o.passed, "step {} ({}): {}", o.index, o.action, o.message());
     }
     // A name that no earlier step could have created is still a load error.
     let never = format!("{TOPOLOGY}[[steps]]\ndescribe_endpoint = \"nope\"\nexpect = {{}}\n");
@@ -653,4 +657,93 @@ expect = {{ answers = \"endpoint:ssm\", count = 2 }}
         "{TOPOLOGY}[[steps]]\ndelete_endpoint = \"x\"\nexpect = {{}}\n[[steps]]\ncreate_endpoint = {{ name = \"x\", vpc = \"main\", service = \"com.amazonaws.us-east-1.sts\", subnets = [\"a\"] }}\nexpect = {{}}\n"
     );
     rejects_at(&later, "delete_endpoint", "unknown endpoint `x`");
+}
+
+#[test]
+fn every_problem_of_a_file_is_reported_once_in_file_order() {
+    // Three independent mistakes in the topology and two in the steps: all five are
+    // reported. The subnet and the instance that depend on the broken VPC are not
+    // reported again: one mistake, one message.
+    let src = r#"name = "t"
+[vpcs.main]
+cidr = "10.0.0.0/16"
+dns_hostnames = true
+[vpcs.broken]
+cidr = "224.0.0.0/16"
+[subnets.a]
+vpc = "main"
+cidr = "10.0.1.0/24"
+az = "us-east-1a"
+[subnets.b]
+vpc = "main"
+cidr = "10.9.2.0/24"
+az = "us-east-1b"
+[subnets.c]
+vpc = "broken"
+cidr = "224.0.1.0/24"
+az = "us-east-1a"
+[instances.web]
+subnet = "a"
+[instances.lost]
+subnet = "c"
+[security_groups.g]
+vpc = "main"
+ingress = [ { proto = "all", ports = 443, cidr = "10.0.0.0/16" } ]
+[[steps]]
+resolve = "{nope}"
+from = "web"
+expect = { rcode = "NOERROR" }
+[[steps]]
+wait = "1s"
+[[steps]]
+connect = "10.0.1.4:443"
+from = "lost"
+expect = { outcome = "connected" }
+[[steps]]
+connect = "10.0.1.4:443"
+from = "web"
+expect = {}
+"#;
+    let error = parse(Path::new("many.toml"), src).unwrap_err();
+    let lines: Vec<usize> = error.diagnostics.iter().map(|d| d.line).collect();
+    let expected = [
+        line_of(src, "224.0.0.0/16"),
+        line_of(src, "10.9.2.0/24"),
+        line_of(src, "ports = 443"),
+        line_of(src, "{nope}"),
+        src.lines().count(),
+    ];
+    assert_eq!(lines, expected, "{error}");
+    assert!(
+        error.diagnostics[0].message.contains("multicast"),
+        "{error}"
+    );
+    assert!(
+        error.diagnostics[4]
+            .message
+            .contains("step 4 (`connect`) expects nothing"),
+        "{error}"
+    );
+    assert!(
+        !error.to_string().contains("`lost`"),
+        "a consequence was reported: {error}"
+    );
+    assert!(!error.to_string().contains("subnet `c`"), "{error}");
+}
+
+#[test]
+fn a_failed_declared_endpoint_is_reported_once() {
+    let src = format!(
+        "{}[[steps]]\nresolve = \"{{k}}\"\nfrom = \"web\"\nexpect = {{ rcode = \"NOERROR\" }}\n[[steps]]\ndescribe_endpoint = \"k\"\nexpect = {{ state = \"available\" }}\n",
+        TOPOLOGY.replace(
+            "com.amazonaws.us-east-1.sts",
+            "com.amazonaws.us-east-1.nope"
+        )
+    );
+    let error = parse(Path::new("ep.toml"), &src).unwrap_err();
+    assert_eq!(error.diagnostics.len(), 1, "{error}");
+    assert!(
+        error.first().message.contains("InvalidServiceName"),
+        "{error}"
+    );
 }
