@@ -129,6 +129,7 @@ fn udp_loopback(c: &mut Criterion) {
                     view: ViewId::Public,
                 }],
                 upstream: None,
+                ..Config::default()
             },
         ))
         .expect("server");

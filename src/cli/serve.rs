@@ -47,9 +47,17 @@ pub struct ServeArgs {
     /// The VPC (name or ID) whose resolver a bare `--dns ADDR` is.
     #[arg(long)]
     pub vpc: Option<String>,
-    /// A resolver for names outside the served zones (else they get REFUSED).
+    /// A resolver for names outside the served zones, asked by VPC listeners only (the
+    /// public view never forwards, so it is no open reflector); else they get REFUSED,
+    /// as they do when the upstream does not answer within 2 s.
     #[arg(long, value_name = "ADDR")]
     pub upstream: Option<SocketAddr>,
+    /// How many forwarded queries may wait for the upstream at once; more get REFUSED.
+    #[arg(long, value_name = "N", default_value_t = crate::dns::server::DEFAULT_UPSTREAM_IN_FLIGHT, value_parser = at_least_one)]
+    pub upstream_in_flight: usize,
+    /// How many DNS-over-TCP connections each listener keeps open at once; more wait.
+    #[arg(long, value_name = "N", default_value_t = crate::dns::server::DEFAULT_TCP_CONNECTIONS, value_parser = at_least_one)]
+    pub dns_tcp_connections: usize,
     /// A TCP forwarder: each connection accepted on LISTEN is a flow from instance or
     /// on-premises host FROM to HOST:PORT, HOST resolved through FROM's view. Repeatable.
     #[arg(long = "forward", value_name = "LISTEN=FROM@HOST:PORT")]
@@ -63,6 +71,14 @@ pub struct ServeArgs {
     /// Serve the EC2 Query API (the AWS CLI's `--endpoint-url`) on ADDR.
     #[arg(long, value_name = "ADDR")]
     pub api: Option<SocketAddr>,
+}
+
+/// Parses a bound: a whole number of at least 1.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{s}` is not a whole number of at least 1")),
+    }
 }
 
 /// The world `serve` runs: one control plane and what is published from it.
@@ -282,21 +298,12 @@ impl Serving {
     }
 
     /// Starts the DNS listeners.
-    pub async fn start_dns(
-        &mut self,
-        listeners: Vec<Listener>,
-        upstream: Option<SocketAddr>,
-    ) -> anyhow::Result<()> {
+    pub async fn start_dns(&mut self, config: Config) -> anyhow::Result<()> {
         let snapshot = self.dns.load();
-        let server = DnsServer::start(
-            self.dns.clone(),
-            Config {
-                listeners,
-                upstream,
-            },
-        )
-        .await
-        .context("cannot bind a DNS listener")?;
+        let upstream = config.upstream;
+        let server = DnsServer::start(self.dns.clone(), config)
+            .await
+            .context("cannot bind a DNS listener")?;
         for listener in server.listeners() {
             let private = match &listener.view {
                 ViewId::Vpc(vpc) => snapshot.private_names(vpc),
@@ -311,7 +318,7 @@ impl Serving {
             );
         }
         if let Some(upstream) = upstream {
-            info!(%upstream, "names outside the served zones go upstream");
+            info!(%upstream, "names outside a VPC's zones go upstream");
         }
         self.dns_server = Some(server);
         Ok(())
@@ -375,7 +382,14 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         let mut serving = Serving::new(scenario.control);
         info!(file = %args.file.display(), vpcs = %serving.dns.load().vpc_names().join(", "), "loaded the topology");
         if !listeners.is_empty() {
-            serving.start_dns(listeners, args.upstream).await?;
+            serving
+                .start_dns(Config {
+                    listeners,
+                    upstream: args.upstream,
+                    upstream_in_flight: args.upstream_in_flight,
+                    tcp_connections: args.dns_tcp_connections,
+                })
+                .await?;
         }
         serving
             .start_forwarders(ForwardConfig {
@@ -411,7 +425,7 @@ enum Signal {
 /// Logs to stderr; `RUST_LOG` overrides (hickory's per-response logging is off).
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hickory_server=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -23,6 +23,9 @@ pub const SOA_TIMERS: [u32; 3] = [7200, 900, 1_209_600];
 pub const EDNS_PAYLOAD: u16 = 1232;
 /// The largest UDP payload it ever sends, whatever a client advertises.
 pub const MAX_UDP_PAYLOAD: u16 = 4096;
+/// The longest query answered, in bytes: a longer one gets a header-only FORMERR over
+/// any transport (a question of at most 255 bytes and one OPT fit many times over).
+pub const MAX_QUERY: usize = 4096;
 
 const TYPE_A: u16 = 1;
 const TYPE_NS: u16 = 2;
@@ -89,6 +92,9 @@ pub(crate) fn answer_into(
     out.clear();
     if query.len() < 12 || read_u16(query, 2) & FLAG_QR != 0 {
         return Outcome::Drop;
+    }
+    if query.len() > MAX_QUERY {
+        return too_long(query, out);
     }
     let id = read_u16(query, 0);
     let flags = read_u16(query, 2);
@@ -288,6 +294,17 @@ fn finish(
     out[6..8].copy_from_slice(&counts[1].to_be_bytes());
     out[8..10].copy_from_slice(&counts[2].to_be_bytes());
     out[10..12].copy_from_slice(&u16::from(opt.is_some()).to_be_bytes());
+}
+
+/// The answer to a query longer than [`MAX_QUERY`], of which `query` may be only the
+/// start (a datagram the kernel cut): FORMERR, or nothing for what gets no answer.
+pub(crate) fn too_long(query: &[u8], out: &mut Vec<u8>) -> Outcome {
+    out.clear();
+    if query.len() < 12 || read_u16(query, 2) & FLAG_QR != 0 {
+        return Outcome::Drop;
+    }
+    header_only(out, read_u16(query, 0), read_u16(query, 2), RCODE_FORMERR);
+    Outcome::Reply
 }
 
 /// A header-only error response (FORMERR, NOTIMP): the question may be unreadable.

@@ -6,20 +6,24 @@
 //!   queries ([`DnsSnapshot::answer_bytes`]) and typed ones ([`DnsSnapshot::lookup`])
 //!   through one lookup path;
 //! - [`DnsHandle`] holds the current snapshot behind `arc-swap`: readers never lock;
-//! - [`handler::DnsRequestHandler`] is the hickory-server `RequestHandler`;
-//!   [`server`] binds real sockets (the only module here that does IO);
+//! - [`server`] binds real sockets and answers on them (UDP, and TCP through its own
+//!   accept loop), forwarding a VPC view's out-of-zone names to an upstream resolver
+//!   when one is configured; with its `tcp` and `upstream` helpers, the only modules
+//!   here that do IO;
 //! - [`zonefile`] writes a view as RFC 1035 zone files.
 //!
-//! The core (everything but `server`) is sans-IO: it never reads a clock or a socket.
+//! The core (everything but `server`, `tcp` and `upstream`) is sans-IO: it never reads
+//! a clock or a socket.
 
 mod answer;
 mod compile;
-pub mod handler;
 mod hash;
 mod lookup;
 mod name;
 pub mod server;
 pub mod synth;
+mod tcp;
+mod upstream;
 mod view;
 pub mod zonefile;
 
@@ -28,7 +32,9 @@ use std::sync::{Arc, LazyLock};
 use arc_swap::ArcSwap;
 use hickory_proto::rr::RecordType;
 
-pub use answer::{EDNS_PAYLOAD, MAX_UDP_PAYLOAD, Outcome, SOA_MNAME, SOA_RNAME, SOA_TIMERS, TTL};
+pub use answer::{
+    EDNS_PAYLOAD, MAX_QUERY, MAX_UDP_PAYLOAD, Outcome, SOA_MNAME, SOA_RNAME, SOA_TIMERS, TTL,
+};
 pub use compile::DnsSnapshot;
 pub use lookup::Lookup;
 

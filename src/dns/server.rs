@@ -5,9 +5,13 @@
 //!   `recvmmsg`/`sendmmsg` on Linux, answering from the current snapshot with the same
 //!   code as every other path (`DnsSnapshot::answer_into`); no task per query, no log per
 //!   query;
-//! - TCP goes through hickory-server's `Server` with [`DnsRequestHandler`].
+//! - TCP runs our own accept loop ([`super::tcp`]): bounded connections, back-off when
+//!   descriptors run out, and the snapshot's bytes written as they are.
 //!
-//! Names outside the served zones go to the upstream resolver when one is configured.
+//! Both transports answer every query, malformed ones included, with the same bytes
+//! (a query longer than [`MAX_QUERY`] gets FORMERR on both). In a VPC view, names
+//! outside the served zones go to the upstream resolver when one is configured
+//! ([`super::upstream`]); the public view never forwards.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -16,16 +20,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use hickory_server::Server;
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
+use tokio::sync::watch;
+use tracing::{info, warn};
 
-use super::handler::{DnsRequestHandler, forward};
-use super::{DnsHandle, Outcome, ViewId};
+pub use super::tcp::{DEFAULT_TCP_CONNECTIONS, TCP_IDLE};
+use super::tcp::{TcpContext, accept_loop};
+pub use super::upstream::{DEFAULT_UPSTREAM_IN_FLIGHT, UPSTREAM_TIMEOUT};
+use super::upstream::{ReplyTo, Upstream, forwards};
+use super::{DnsHandle, MAX_QUERY, Outcome, ViewId};
 
-/// How long a TCP connection may stay idle.
-const TCP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the UDP thread looks at the stop flag when no query arrives.
 const STOP_POLL: Duration = Duration::from_millis(100);
 /// The receive buffer asked of the kernel: bursts of queries must not be dropped.
@@ -41,20 +45,37 @@ pub struct Listener {
 }
 
 /// What to serve.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// The listeners.
     pub listeners: Vec<Listener>,
-    /// Where names outside the served zones go; REFUSED without it.
+    /// Where a VPC view's names outside the served zones go; REFUSED without it.
     pub upstream: Option<SocketAddr>,
+    /// How many forwarded queries may wait for the upstream at once; more get REFUSED
+    /// ([`DEFAULT_UPSTREAM_IN_FLIGHT`]).
+    pub upstream_in_flight: usize,
+    /// How many TCP connections each listener keeps open ([`DEFAULT_TCP_CONNECTIONS`]).
+    pub tcp_connections: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listeners: Vec::new(),
+            upstream: None,
+            upstream_in_flight: DEFAULT_UPSTREAM_IN_FLIGHT,
+            tcp_connections: DEFAULT_TCP_CONNECTIONS,
+        }
+    }
 }
 
 /// A running DNS server; stop it with [`DnsServer::shutdown`].
 pub struct DnsServer {
     bound: Vec<Listener>,
     stop: Arc<AtomicBool>,
+    stop_tcp: watch::Sender<bool>,
     udp: Vec<JoinHandle<()>>,
-    tcp: Vec<Server<DnsRequestHandler>>,
+    tcp: Vec<tokio::task::JoinHandle<()>>,
     forwarder: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -66,28 +87,23 @@ impl std::fmt::Debug for DnsServer {
     }
 }
 
-/// A query to forward upstream, and where its answer goes.
-struct Forward {
-    query: Vec<u8>,
-    client: SocketAddr,
-    socket: Arc<UdpSocket>,
-}
-
 impl DnsServer {
     /// Binds every listener and starts serving `handle`'s snapshots. Must run inside a
     /// tokio runtime (TCP and forwarding are tasks; UDP has its own threads).
     pub async fn start(handle: Arc<DnsHandle>, config: Config) -> io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
-        let (forward_tx, forwarder) = match config.upstream {
-            Some(upstream) => {
-                let (tx, rx) = mpsc::unbounded_channel();
-                (Some(tx), Some(tokio::spawn(run_forwarder(upstream, rx))))
+        let (stop_tcp, tcp_stopped) = watch::channel(false);
+        let (upstream, forwarder) = match config.upstream {
+            Some(addr) => {
+                let (upstream, task) = Upstream::start(addr, config.upstream_in_flight)?;
+                (Some(upstream), Some(task))
             }
             None => (None, None),
         };
         let mut server = Self {
             bound: Vec::new(),
             stop: stop.clone(),
+            stop_tcp,
             udp: Vec::new(),
             tcp: Vec::new(),
             forwarder,
@@ -96,22 +112,26 @@ impl DnsServer {
             let (udp, tcp) = bind_pair(listener.addr).await?;
             let udp = Arc::new(udp);
             let addr = udp.local_addr()?;
-            let mut tcp_server = Server::new(DnsRequestHandler::new(
-                handle.clone(),
-                listener.view.clone(),
-                config.upstream,
-            ));
-            tcp_server.register_listener(tcp, TCP_TIMEOUT, 65_535);
-            server.tcp.push(tcp_server);
-            let (handle, view, stop, forward_tx) = (
+            let context = Arc::new(TcpContext {
+                handle: handle.clone(),
+                view: listener.view.clone(),
+                upstream: upstream.clone(),
+            });
+            server.tcp.push(tokio::spawn(accept_loop(
+                tcp,
+                context,
+                config.tcp_connections,
+                tcp_stopped.clone(),
+            )));
+            let (handle, view, stop, upstream) = (
                 handle.clone(),
                 listener.view.clone(),
                 stop.clone(),
-                forward_tx.clone(),
+                upstream.clone(),
             );
             let thread = std::thread::Builder::new()
                 .name(format!("dns-udp-{addr}"))
-                .spawn(move || udp_loop(&udp, &handle, &view, &stop, forward_tx.as_ref()))?;
+                .spawn(move || udp_loop(&udp, &handle, &view, &stop, upstream.as_deref()))?;
             server.udp.push(thread);
             info!(%addr, view = %listener.view, "DNS listening on UDP and TCP");
             server.bound.push(Listener {
@@ -130,9 +150,10 @@ impl DnsServer {
     /// Stops every listener and waits for them.
     pub async fn shutdown(mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        for tcp in &mut self.tcp {
-            if let Err(error) = tcp.shutdown_gracefully().await {
-                debug!(%error, "TCP listener stopped with an error");
+        let _ = self.stop_tcp.send(true);
+        for tcp in self.tcp.drain(..) {
+            if tcp.await.is_err() {
+                warn!("a TCP accept loop panicked");
             }
         }
         for thread in self.udp.drain(..) {
@@ -194,61 +215,33 @@ fn force_rcvbuf(socket: &Socket) {
     let _ = socket.set_recv_buffer_size(RCVBUF);
 }
 
-async fn run_forwarder(upstream: SocketAddr, mut rx: mpsc::UnboundedReceiver<Forward>) {
-    while let Some(job) = rx.recv().await {
-        tokio::spawn(async move {
-            match forward(upstream, &job.query).await {
-                Ok(reply) => {
-                    let _ = job.socket.send_to(&reply, job.client);
-                }
-                Err(error) => {
-                    debug!(%error, %upstream, "upstream did not answer; REFUSED");
-                    let mut out = Vec::new();
-                    // The REFUSED the snapshot would have given.
-                    refused(&job.query, &mut out);
-                    let _ = job.socket.send_to(&out, job.client);
-                }
-            }
-        });
-    }
-}
-
-/// REFUSED for a query (header and question echoed).
-fn refused(query: &[u8], out: &mut Vec<u8>) {
-    out.clear();
-    if query.len() < 12 {
-        return;
-    }
-    out.extend_from_slice(&query[..12]);
-    out[2] = 0x80 | (query[2] & 0x01);
-    out[3] = 5;
-    out[6..12].fill(0);
-    out[4..6].fill(0);
-}
-
-/// Answers one received query; `Some(reply)` to send back now.
+/// Answers one received query; true to send `out` back now. `truncated`: the
+/// datagram was longer than the buffer, so `query` is only its start.
 fn answer_one(
     snapshot: &super::DnsSnapshot,
     view: &ViewId,
-    query: &[u8],
+    (query, truncated): (&[u8], bool),
     client: SocketAddr,
     socket: &Arc<UdpSocket>,
-    forward_tx: Option<&mpsc::UnboundedSender<Forward>>,
+    upstream: Option<&Upstream>,
     out: &mut Vec<u8>,
 ) -> bool {
+    if truncated {
+        return super::answer::too_long(query, out) == Outcome::Reply;
+    }
     match snapshot.answer_into(view, query, 512, out) {
         Outcome::Reply => true,
         Outcome::Drop => false,
-        Outcome::Outside => match forward_tx {
-            Some(tx) => {
-                let job = Forward {
-                    query: query.to_vec(),
-                    client,
+        Outcome::Outside => match upstream {
+            Some(upstream) if forwards(view) => {
+                let reply = ReplyTo::Udp {
                     socket: socket.clone(),
+                    client,
                 };
-                tx.send(job).is_err()
+                upstream.forward(query, out, reply);
+                false
             }
-            None => true,
+            _ => true,
         },
     }
 }
@@ -268,9 +261,9 @@ fn udp_loop(
     handle: &DnsHandle,
     view: &ViewId,
     stop: &AtomicBool,
-    forward_tx: Option<&mpsc::UnboundedSender<Forward>>,
+    upstream: Option<&Upstream>,
 ) {
-    let mut buf = vec![0u8; 65_535];
+    let mut buf = vec![0u8; MAX_QUERY + 1];
     let mut out = Vec::with_capacity(4096);
     while !stop.load(Ordering::Relaxed) {
         let (len, client) = match socket.recv_from(&mut buf) {
@@ -282,15 +275,9 @@ fn udp_loop(
             }
         };
         let snapshot = handle.load();
-        if answer_one(
-            &snapshot,
-            view,
-            &buf[..len],
-            client,
-            socket,
-            forward_tx,
-            &mut out,
-        ) {
+        // A datagram that filled the buffer is longer than any query we accept.
+        let query = (&buf[..len.min(MAX_QUERY)], len > MAX_QUERY);
+        if answer_one(&snapshot, view, query, client, socket, upstream, &mut out) {
             let _ = socket.send_to(&out, client);
         }
     }
@@ -302,7 +289,7 @@ fn udp_loop(
     handle: &DnsHandle,
     view: &ViewId,
     stop: &AtomicBool,
-    forward_tx: Option<&mpsc::UnboundedSender<Forward>>,
+    upstream: Option<&Upstream>,
 ) {
     let mut batch = linux::Batch::new();
     while !stop.load(Ordering::Relaxed) {
@@ -318,7 +305,7 @@ fn udp_loop(
         let snapshot = handle.load();
         for i in 0..received {
             let (query, client, out) = batch.slot(i);
-            let reply = answer_one(&snapshot, view, query, client, socket, forward_tx, out);
+            let reply = answer_one(&snapshot, view, query, client, socket, upstream, out);
             batch.set_reply(i, reply);
         }
         batch.send(socket);
@@ -335,13 +322,15 @@ mod linux {
 
     /// Datagrams per system call.
     pub(super) const BATCH: usize = 32;
-    /// Room per datagram: queries beyond it are cut (and then malformed: FORMERR).
-    const SLOT: usize = 4096;
+    /// Room per datagram: the longest query answered. A longer datagram is cut by the
+    /// kernel, which says so (`MSG_TRUNC`): it gets FORMERR, as over TCP.
+    const SLOT: usize = super::MAX_QUERY;
 
     /// Buffers and headers for one batch; every pointer is re-aimed before each call.
     pub(super) struct Batch {
         rx: Vec<u8>,
         lens: [usize; BATCH],
+        truncated: [bool; BATCH],
         addrs: Vec<libc::sockaddr_storage>,
         addr_lens: [libc::socklen_t; BATCH],
         out: Vec<Vec<u8>>,
@@ -373,6 +362,7 @@ mod linux {
             Self {
                 rx: vec![0; BATCH * SLOT],
                 lens: [0; BATCH],
+                truncated: [false; BATCH],
                 // SAFETY: sockaddr_storage is plain data; all-zero is a valid value.
                 addrs: vec![unsafe { std::mem::zeroed() }; BATCH],
                 addr_lens: [0; BATCH],
@@ -416,6 +406,7 @@ mod linux {
             let n = usize::try_from(n).unwrap_or(0).min(BATCH);
             for (i, hdr) in hdrs.iter().enumerate().take(n) {
                 self.lens[i] = (hdr.msg_len as usize).min(SLOT);
+                self.truncated[i] = hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
                 self.addr_lens[i] = hdr.msg_hdr.msg_namelen;
                 self.reply[i] = false;
             }
@@ -423,11 +414,12 @@ mod linux {
             Ok(n)
         }
 
-        /// Datagram `i`: its bytes, its sender, and the buffer for its answer.
-        pub(super) fn slot(&mut self, i: usize) -> (&[u8], SocketAddr, &mut Vec<u8>) {
+        /// Datagram `i`: its bytes and whether the kernel cut it, its sender, and the
+        /// buffer for its answer.
+        pub(super) fn slot(&mut self, i: usize) -> ((&[u8], bool), SocketAddr, &mut Vec<u8>) {
             let query = &self.rx[i * SLOT..i * SLOT + self.lens[i]];
             let client = to_socket_addr(&self.addrs[i]);
-            (query, client, &mut self.out[i])
+            ((query, self.truncated[i]), client, &mut self.out[i])
         }
 
         /// Whether datagram `i` gets the answer in its buffer.

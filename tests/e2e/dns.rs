@@ -961,14 +961,15 @@ async fn names_outside_the_zones_go_upstream_when_configured() {
     let upstream = TestDns::start(&control, &[vpc("main")], None).await;
     let dns = TestDns::start(
         &control,
-        &[ViewId::Public],
+        &[vpc("peer"), ViewId::Public],
         Some(upstream.addr(&vpc("main"))),
     )
     .await;
-    let addr = dns.addr(&ViewId::Public);
-    // api.payments.example.com is outside public's zones: forwarded, answered by main.
+    let addr = dns.addr(&vpc("peer"));
+    // api.payments.example.com is outside peer's zones: forwarded, answered by main.
     let msg = ask(addr, "api.payments.example.com").await;
     assert_eq!(a_of(&msg), enis(&control, "payments"));
+    assert_eq!(msg.metadata.id, 5, "the client's ID comes back");
     // In-zone names are still answered here.
     assert_eq!(
         a_of(&ask(addr, "kinesis.us-east-1.amazonaws.com").await).len(),
@@ -979,6 +980,15 @@ async fn names_outside_the_zones_go_upstream_when_configured() {
         Message::from_vec(&tcp_raw(addr, &query(8, "api.payments.example.com", 1, None)).await)
             .unwrap();
     assert_eq!(a_of(&msg), enis(&control, "payments"));
+    // The public view never forwards (no open reflector): REFUSED.
+    let public_addr = dns.addr(&ViewId::Public);
+    assert_eq!(
+        ask(public_addr, "api.payments.example.com")
+            .await
+            .metadata
+            .response_code,
+        ResponseCode::Refused
+    );
     dns.server.shutdown().await;
     upstream.server.shutdown().await;
 }

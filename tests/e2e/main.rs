@@ -4,6 +4,8 @@
 mod api;
 mod cli;
 mod dns;
+mod dns_transport;
+mod dns_upstream;
 mod forwarder;
 mod serve;
 mod support;

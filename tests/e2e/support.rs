@@ -58,6 +58,7 @@ impl TestDns {
             Config {
                 listeners,
                 upstream,
+                ..Config::default()
             },
         )
         .await
