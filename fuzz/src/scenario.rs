@@ -3,14 +3,15 @@
 //! Properties:
 //! - nothing panics, in loading or in compiling the DNS and policy snapshots of a
 //!   scenario that loaded (what `run` and `serve` do next);
-//! - every error points into the text: a line and column (1-based) that exist in it,
-//!   a message that is not empty, and `file:line:column: message` as its display.
+//! - a scenario that does not load has at least one problem, and each problem points
+//!   into the text: a line and column (1-based) that exist in it, a message that is
+//!   not empty, and `file:line:column: message` as its display.
 
 use std::path::Path;
 
 use vpcesim::dns::DnsSnapshot;
 use vpcesim::policy::PolicySnapshot;
-use vpcesim::scenario::LoadError;
+use vpcesim::scenario::Diagnostic;
 
 /// The file name errors are reported against.
 pub const FILE: &str = "fuzz.toml";
@@ -26,15 +27,21 @@ pub fn check(input: &[u8]) {
             let _ = PolicySnapshot::compile(scenario.control.topology());
         }
         Err(error) => {
-            if let Err(problem) = check_error(source, &error) {
-                panic!("{problem}\nerror: {error:?}\nsource: {source:?}");
+            assert!(
+                !error.diagnostics.is_empty(),
+                "a load error without problems; source: {source:?}"
+            );
+            for diagnostic in &error.diagnostics {
+                if let Err(problem) = check_error(source, diagnostic) {
+                    panic!("{problem}\nerror: {diagnostic:?}\nsource: {source:?}");
+                }
             }
         }
     }
 }
 
 /// Checks that `error` points at a place in `source`; says what is wrong.
-pub fn check_error(source: &str, error: &LoadError) -> Result<(), String> {
+pub fn check_error(source: &str, error: &Diagnostic) -> Result<(), String> {
     if error.message.trim().is_empty() {
         return Err("an error with no message".into());
     }
@@ -70,13 +77,13 @@ mod tests {
 
     #[test]
     fn positions_must_exist_in_the_text() {
-        let at = |line, column| LoadError {
-            file: FILE.into(),
-            line,
-            column,
-            message: "bad".into(),
-        };
         let source = "a = 1\nbb = 2";
+        let at = |line: usize, column: usize| {
+            let mut d = Diagnostic::at(std::path::Path::new(FILE), source, 0..1, "bad");
+            d.line = line;
+            d.column = column;
+            d
+        };
         assert!(check_error(source, &at(2, 3)).is_ok());
         assert!(check_error(source, &at(2, 7)).is_ok());
         assert!(check_error(source, &at(2, 8)).is_err());
