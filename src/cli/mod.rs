@@ -87,7 +87,7 @@ pub enum Command {
         verbose: bool,
     },
     /// Serve a scenario's topology live (steps are not run) until SIGINT or SIGTERM.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Write one view's DNS answers as RFC 1035 zone files, one per served zone.
     Zone(zone::ZoneArgs),
 }

@@ -4,7 +4,14 @@
 //! [`ServeArgs`] holds every flag; [`run`] loads the world into [`Serving`], whose
 //! `start_*` methods each bring up one kind of listener (DNS, forwarders, the EC2 API),
 //! then waits for signals: SIGHUP reloads the file, SIGINT and SIGTERM call
-//! [`Serving::shutdown`], which stops the listeners in reverse order.
+//! [`Serving::shutdown`], which stops the listeners in reverse order: the forwarders
+//! stop accepting, end their live flows with a flow log record each and flush the log
+//! before `serve` exits 0.
+//!
+//! A reload runs on a task of its own ([`Reloader`]), so that signals are still handled
+//! while it runs, and reads the file on a thread of its own with a timeout: a file that
+//! never finishes reading (a FIFO, a hung mount) fails that reload instead of freezing
+//! `serve`.
 //!
 //! One control plane runs on wall time behind a mutex (changes are rare); every change,
 //! whether from the API, a lifecycle transition coming due or a reload, is published at
@@ -15,6 +22,7 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -33,7 +41,7 @@ use crate::forwarder::{
 };
 use crate::model::Topology;
 use crate::policy::{Initiator, PolicySnapshot};
-use crate::scenario::load_file;
+use crate::scenario::{Scenario, load_file};
 
 /// The flags of `vpcesim serve`.
 #[derive(Debug, Clone, Args)]
@@ -63,6 +71,96 @@ pub struct ServeArgs {
     /// Serve the EC2 Query API (the AWS CLI's `--endpoint-url`) on ADDR.
     #[arg(long, value_name = "ADDR")]
     pub api: Option<SocketAddr>,
+    /// How long a reload (SIGHUP) may take to read the file before it fails and the
+    /// current topology stays.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub reload_timeout: Duration,
+    /// The forwarder's bounds.
+    #[command(flatten)]
+    pub bounds: ForwardBounds,
+}
+
+/// The forwarder's bounds as `serve` flags; the defaults are [`ForwardOptions::default`].
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Forwarder bounds")]
+pub struct ForwardBounds {
+    /// The most connections one `--forward` listener has open, relayed or held; more
+    /// are reset at once (counted, logged at most `--drop-log-rate` a second).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// The most dropped connections held silent in the whole process; past it the
+    /// oldest is closed.
+    #[arg(long, value_name = "N", default_value_t = 4_096)]
+    pub max_held: usize,
+    /// How long a dropped connection is held silent before it is closed.
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = humantime::parse_duration)]
+    pub hold: Duration,
+    /// Descriptors kept for DNS, the API and the flow log: the forwarder's sockets take
+    /// at most the process's `ulimit -n` less this (at least half of it).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub fd_reserve: usize,
+    /// How long an established flow may move no bytes before both sides get a reset
+    /// (AWS PrivateLink's idle timeout is 350 s).
+    #[arg(long, value_name = "DURATION", default_value = "350s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+    /// The largest read and write buffer of each direction of a flow.
+    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_bytes)]
+    pub buffer_size: usize,
+    /// How much all flows' buffers together may grow past their first 16 KiB a
+    /// direction; past it flows keep their smaller buffers.
+    #[arg(long, value_name = "BYTES", default_value = "128MiB", value_parser = parse_bytes)]
+    pub buffer_budget: usize,
+    /// The flow log records queued for the disk; past it records are dropped, counted,
+    /// logged and marked in the file by a SKIPDATA record.
+    #[arg(long, value_name = "N", default_value_t = 65_536)]
+    pub flow_log_queue: usize,
+    /// The most lines a second logged for dropped flows (and, apart, for refused
+    /// connections); the rest are counted in one summary line a second.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub drop_log_rate: u32,
+}
+
+impl ForwardBounds {
+    /// The forwarder's options these flags give.
+    pub fn options(&self) -> ForwardOptions {
+        ForwardOptions {
+            buffer_size: self.buffer_size,
+            buffer_budget: self.buffer_budget,
+            hold: self.hold,
+            max_connections: self.max_connections,
+            max_held: self.max_held,
+            fd_reserve: self.fd_reserve,
+            idle_timeout: self.idle_timeout,
+            flow_log_queue: self.flow_log_queue,
+            drop_log_rate: self.drop_log_rate,
+        }
+    }
+}
+
+/// A byte count: a number, optionally with `KiB`, `MiB` or `GiB`.
+fn parse_bytes(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a byte count like 65536, 64KiB or 1MiB"))?;
+    let scale: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "`{other}` in `{text}` is no unit: use KiB, MiB or GiB"
+            ));
+        }
+    };
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("`{text}` is too large"))
 }
 
 /// The world `serve` runs: one control plane and what is published from it.
@@ -102,15 +200,9 @@ impl World {
         }
     }
 
-    /// SIGHUP: reloads the topology file, replacing any state made through the API.
-    fn reload(&self, file: &Path) {
-        let scenario = match load_file(file) {
-            Ok(s) => s,
-            Err(e) => {
-                warn!("reload failed, keeping the current topology: {e}");
-                return;
-            }
-        };
+    /// SIGHUP: installs the reloaded topology file, replacing any state made through the
+    /// API.
+    fn install(&self, scenario: Scenario, file: &Path) {
         let mut fresh = scenario.control;
         fresh.set_epoch_unix(unix_now().saturating_sub(self.now().as_secs()));
         fresh.advance(self.now());
@@ -317,12 +409,15 @@ impl Serving {
         Ok(())
     }
 
-    /// Stops everything that was started, last first.
+    /// Stops everything that was started, last first. The forwarders end their flows,
+    /// each with its flow log record, and flush the log (waiting at most 5 s for flows).
     pub async fn shutdown(mut self) {
         for task in [self.api.take(), self.ticker.take()].into_iter().flatten() {
             task.abort();
         }
-        drop(self.forwarders.take());
+        if let Some(forwarders) = self.forwarders.take() {
+            forwarders.context.shutdown(Duration::from_secs(5)).await;
+        }
         if let Some(server) = self.dns_server.take() {
             server.shutdown().await;
         }
@@ -382,16 +477,24 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
                 forwards: args.forward.clone(),
                 flow_log: args.flow_log.clone(),
                 flow_log_reasons: args.flow_log_reasons,
-                options: ForwardOptions::default(),
+                options: args.bounds.options(),
             })
             .await?;
         if let Some(addr) = args.api {
             serving.start_api(addr).await?;
         }
         serving.start_clock();
-        while wait_for_signal().await? == Signal::Reload {
-            serving.world.reload(&args.file);
+        let reloader = Reloader::start(
+            serving.world.clone(),
+            args.file.clone(),
+            args.reload_timeout,
+        );
+        let mut signals = Signals::watch()?;
+        while signals.next().await? == Signal::Reload {
+            info!(file = %args.file.display(), "SIGHUP: reloading the topology");
+            reloader.request();
         }
+        reloader.task.abort();
         info!("stopping");
         serving.shutdown().await;
         info!("stopped");
@@ -419,23 +522,156 @@ fn init_logging() {
         .try_init();
 }
 
-async fn wait_for_signal() -> anyhow::Result<Signal> {
+/// The signals `serve` handles, watched from start to stop so that none is missed
+/// between two waits.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-        let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => { r.context("cannot watch SIGINT")?; Ok(Signal::Stop) }
-            _ = term.recv() => Ok(Signal::Stop),
-            _ = hup.recv() => Ok(Signal::Reload),
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn watch() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                term: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+                hup: signal(SignalKind::hangup()).context("cannot watch SIGHUP")?,
+                int: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// The next signal.
+    async fn next(&mut self) -> anyhow::Result<Signal> {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.int.recv() => Ok(Signal::Stop),
+                _ = self.term.recv() => Ok(Signal::Stop),
+                _ = self.hup.recv() => Ok(Signal::Reload),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c()
+                .await
+                .context("cannot watch Ctrl-C")?;
+            Ok(Signal::Stop)
         }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c()
-            .await
-            .context("cannot watch Ctrl-C")?;
-        Ok(Signal::Stop)
+}
+
+/// Runs reloads one at a time on a task of its own; a SIGHUP during a reload is folded
+/// into one more reload after it.
+struct Reloader {
+    wake: Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// How many reads of the file that timed out may still hang (a thread each) before no
+/// new reload starts.
+const MAX_HUNG_READS: usize = 4;
+
+impl Reloader {
+    fn start(world: Arc<World>, file: PathBuf, timeout: Duration) -> Self {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let woken = wake.clone();
+        let task = tokio::spawn(async move {
+            let reads = Arc::new(AtomicUsize::new(0));
+            loop {
+                woken.notified().await;
+                match load_within(&file, timeout, &reads).await {
+                    Ok(scenario) => {
+                        let (world, file) = (world.clone(), file.clone());
+                        let installed =
+                            tokio::task::spawn_blocking(move || world.install(scenario, &file));
+                        if let Err(e) = installed.await {
+                            warn!("reload failed: {e}");
+                        }
+                    }
+                    Err(e) => warn!("reload failed, keeping the current topology: {e}"),
+                }
+            }
+        });
+        Self { wake, task }
+    }
+
+    /// Asks for a reload (after the one running, if any).
+    fn request(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// Loads `file` on a thread of its own, waiting at most `timeout`; `reads` counts the
+/// reads not finished yet (a read that timed out may hang on).
+async fn load_within(
+    file: &Path,
+    timeout: Duration,
+    reads: &Arc<AtomicUsize>,
+) -> Result<Scenario, String> {
+    let hung = reads.load(Ordering::Acquire);
+    if hung >= MAX_HUNG_READS {
+        return Err(format!(
+            "{hung} earlier reads of {} never finished; no new one is started",
+            file.display()
+        ));
+    }
+    reads.fetch_add(1, Ordering::AcqRel);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (path, counter) = (file.to_path_buf(), reads.clone());
+    let spawned = std::thread::Builder::new()
+        .name("reload".into())
+        .spawn(move || {
+            let loaded = load_file(&path);
+            counter.fetch_sub(1, Ordering::AcqRel);
+            let _ = tx.send(loaded);
+        });
+    if let Err(e) = spawned {
+        reads.fetch_sub(1, Ordering::AcqRel);
+        return Err(format!("cannot start a thread to read the file: {e}"));
+    }
+    match tokio::time::timeout(timeout, rx).await {
+        Ok(Ok(loaded)) => loaded.map_err(|e| e.to_string()),
+        Ok(Err(_)) => Err("the thread reading the file ended without an answer".into()),
+        Err(_) => Err(format!(
+            "reading {} took longer than {} (--reload-timeout): is it a FIFO, or on a \
+             mount that hangs?",
+            file.display(),
+            humantime::format_duration(timeout)
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bounds: ForwardBounds,
+    }
+
+    #[test]
+    fn the_flags_defaults_are_the_forwarders_defaults() {
+        let cli = Cli::try_parse_from(["serve"]).unwrap();
+        assert_eq!(cli.bounds.options(), ForwardOptions::default());
+    }
+
+    #[test]
+    fn byte_counts_take_binary_units_and_name_the_problem() {
+        assert_eq!(parse_bytes("65536"), Ok(65_536));
+        assert_eq!(parse_bytes("64KiB"), Ok(64 * 1024));
+        assert_eq!(parse_bytes("128MiB"), Ok(128 << 20));
+        assert!(parse_bytes("12MB").unwrap_err().contains("`MB`"));
+        assert!(parse_bytes("MiB").unwrap_err().contains("byte count"));
     }
 }
