@@ -18,8 +18,10 @@ mod actions;
 pub mod protocol;
 mod server;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use crate::control::ControlPlane;
 

@@ -13,7 +13,8 @@
 //! never finishes reading (a FIFO, a hung mount) fails that reload instead of freezing
 //! `serve`.
 //!
-//! One control plane runs on wall time behind a mutex (changes are rare); every change,
+//! One control plane runs on wall time behind a `parking_lot` mutex (changes are rare;
+//! a panic while it is held does not poison it); every change,
 //! whether from the API, a lifecycle transition coming due or a reload, is published at
 //! once as a new DNS snapshot and a new policy snapshot for the forwarders, which
 //! readers load without locks.
@@ -23,13 +24,14 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use arc_swap::ArcSwap;
 use clap::Args;
 use hickory_proto::rr::RecordType;
+use parking_lot::Mutex;
 use tracing::{info, warn};
 
 use crate::control::ControlPlane;
@@ -192,7 +194,7 @@ impl World {
 
     /// Applies lifecycle transitions that have come due (`pending -> available`, ...).
     fn tick(&self) {
-        let mut control = self.control.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut control = self.control.lock();
         let before = control.generation();
         control.advance(self.now());
         if control.generation() != before {
@@ -206,7 +208,7 @@ impl World {
         let mut fresh = scenario.control;
         fresh.set_epoch_unix(unix_now().saturating_sub(self.now().as_secs()));
         fresh.advance(self.now());
-        let mut control = self.control.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut control = self.control.lock();
         *control = fresh;
         // A new world: compile afresh rather than update from the old one's journal.
         self.dns.store(DnsSnapshot::compile(&control));
@@ -329,11 +331,7 @@ impl Serving {
             return Ok(());
         }
         let (policy, bandwidth) = {
-            let control = self
-                .world
-                .control
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let control = self.world.control.lock();
             let topology = control.topology();
             (
                 Arc::new(PolicySnapshot::compile(topology)),

@@ -12,10 +12,11 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use serde_json::Value;
 use vpcesim::api::{ApiState, router};
 use vpcesim::control::ControlPlane;
@@ -308,7 +309,7 @@ fn the_guides_commands_work_unchanged() {
     assert_eq!(names[2], "elasticloadbalancing.us-east-1.amazonaws.com");
     assert_eq!(ep["DnsEntries"][0]["HostedZoneId"], "Z7HUB22UULQXV");
     {
-        let control = api.control.lock().unwrap();
+        let control = api.control.lock();
         let t = control.topology();
         let model = t
             .endpoints
@@ -464,7 +465,7 @@ fn the_guides_commands_work_unchanged() {
     let described = &out["VpcEndpoints"][0];
     assert_eq!(described["State"], "deleted");
     assert_eq!(described["DnsEntries"], Value::Array(vec![]));
-    assert!(api.control.lock().unwrap().topology().enis.is_empty());
+    assert!(api.control.lock().topology().enis.is_empty());
 }
 
 /// The real `vpcesim serve` with `--api` and a `--dns` listener as the guide VPC's
@@ -772,7 +773,7 @@ fn errors_carry_ec2_codes() {
     assert_eq!(err, "InvalidVpcID.NotFound");
     api.after("rejected creates", false);
     assert!(
-        api.control.lock().unwrap().topology().endpoints.is_empty(),
+        api.control.lock().topology().endpoints.is_empty(),
         "nothing was created"
     );
 
