@@ -135,6 +135,7 @@ impl ControlPlane {
                 "ConnectionEvents must name at least one event",
             ));
         }
+        self.may_commit()?;
         let notification = &mut self.topology.notifications[id];
         if let Some(topic) = topic {
             notification.topic = topic.to_string();
@@ -155,6 +156,7 @@ impl ControlPlane {
     ) -> Result<(), ApiError> {
         self.advance(now);
         self.owned_notification(caller, id)?;
+        self.may_commit()?;
         self.topology.notifications.shift_remove(id);
         self.changed();
         Ok(())

@@ -61,6 +61,7 @@ impl ControlPlane {
                 "ConnectionEvents must name at least one event",
             ));
         }
+        self.may_commit()?;
         let id = self.fresh_id("vpce-nfn", topic);
         let notification = Notification {
             id: id.clone(),

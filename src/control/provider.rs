@@ -105,6 +105,7 @@ impl ControlPlane {
         if let Some(name) = &request.private_dns_name {
             check_domain(name)?;
         }
+        self.may_commit()?;
         let id = self.fresh_id("vpce-svc", "");
         let service = EndpointService {
             name: id.clone(),
@@ -171,6 +172,7 @@ impl ControlPlane {
                 "A service configuration needs at least one Network Load Balancer ARN",
             ));
         }
+        self.may_commit()?;
         let service = &mut self.topology.services[&key];
         if let Some(on) = request.acceptance_required {
             service.acceptance_required = on;
@@ -207,6 +209,7 @@ impl ControlPlane {
                 format!("Service {service_id} has existing VPC endpoint connections"),
             ));
         }
+        self.may_commit()?;
         self.topology.services.shift_remove(&key);
         self.service_configs.shift_remove(&key);
         self.topology.notifications.retain(
