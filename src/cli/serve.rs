@@ -80,7 +80,28 @@ pub struct ServeArgs {
     /// The forwarder's bounds.
     #[command(flatten)]
     pub bounds: ForwardBounds,
+    /// How long the API waits for a request's headers, on a new connection or an idle
+    /// kept-alive one, before closing it.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub api_header_timeout: Duration,
+    /// How long the API waits for a request's body once its headers have arrived.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub api_body_timeout: Duration,
+    /// The most API connections served at once; more wait in the listen backlog.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub api_max_connections: u32,
 }
+
+impl ServeArgs {
+    /// The API server's limits from the `--api-*` flags.
+    fn api_limits(&self) -> crate::api::Limits {
+        crate::api::Limits {
+            header_timeout: self.api_header_timeout,
+            body_timeout: self.api_body_timeout,
+            max_connections: usize::try_from(self.api_max_connections).unwrap_or(usize::MAX),
+            ..crate::api::Limits::default()
+        }
+    }
 
 /// The forwarder's bounds as `serve` flags; the defaults are [`ForwardOptions::default`].
 #[derive(Debug, Clone, Args)]
@@ -351,23 +372,26 @@ impl Serving {
     }
 
     /// Starts the EC2 Query API on `addr`.
-    pub async fn start_api(&mut self, addr: SocketAddr) -> anyhow::Result<()> {
+    pub async fn start_api(
+        &mut self,
+        addr: SocketAddr,
+        limits: crate::api::Limits,
+    ) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot bind the API on {addr}"))?;
         let clock_world = self.world.clone();
         let change_world = self.world.clone();
-        let router = crate::api::router(crate::api::ApiState {
-            control: self.world.control.clone(),
-            clock: Arc::new(move || clock_world.now()),
-            on_change: Arc::new(move |control: &ControlPlane| change_world.publish(control)),
-        });
+        let router = crate::api::router(
+            crate::api::ApiState {
+                control: self.world.control.clone(),
+                clock: Arc::new(move || clock_world.now()),
+                on_change: Arc::new(move |control: &ControlPlane| change_world.publish(control)),
+            },
+            limits,
+        );
         info!(addr = %listener.local_addr().unwrap_or(addr), "serving the EC2 API (signatures are not verified)");
-        self.api = Some(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
-                warn!("the API server stopped: {e}");
-            }
-        }));
+        self.api = Some(tokio::spawn(crate::api::serve(listener, router, limits)));
         Ok(())
     }
 
@@ -479,7 +503,7 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             })
             .await?;
         if let Some(addr) = args.api {
-            serving.start_api(addr).await?;
+            serving.start_api(addr, args.api_limits()).await?;
         }
         serving.start_clock();
         let reloader = Reloader::start(

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde_json::Value;
-use vpcesim::api::{ApiState, router};
+use vpcesim::api::{ApiState, Limits, router, serve};
 use vpcesim::control::ControlPlane;
 
 use crate::support::{ServeProcess, dig, fixture, free_port, load};
@@ -98,7 +98,11 @@ impl Api {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("bind loopback");
         let addr = listener.local_addr().expect("local address");
-        runtime.spawn(async move { axum::serve(listener, router(state)).await });
+        runtime.spawn(serve(
+            listener,
+            router(state, Limits::default()),
+            Limits::default(),
+        ));
         Self {
             addr,
             control,
@@ -1272,3 +1276,5 @@ fn network_describes_attributes_and_tags() {
     );
     api.after("reads", false);
 }
+
+mod hardening;
