@@ -873,14 +873,16 @@ fn describe_filters_and_pagination() {
         .unwrap();
     assert_eq!(out["VpcEndpoints"].as_array().unwrap().len(), 2);
     assert!(out["NextToken"].is_string(), "{out}");
-    let out = api
-        .aws(&["describe-vpc-endpoints", "--page-size", "1"])
-        .unwrap();
     assert_eq!(
-        out["VpcEndpoints"].as_array().unwrap().len(),
-        3,
-        "the CLI follows NextToken"
+        api.aws(&["describe-vpc-endpoints", "--page-size", "1"])
+            .unwrap_err(),
+        "InvalidParameterValue",
+        "MaxResults below EC2's minimum of 5"
     );
+    let out = api
+        .aws(&["describe-vpc-endpoints", "--page-size", "5"])
+        .unwrap();
+    assert_eq!(out["VpcEndpoints"].as_array().unwrap().len(), 3);
     let out = api
         .aws(&[
             "describe-vpc-endpoints",
