@@ -102,6 +102,7 @@ impl ServeArgs {
             ..crate::api::Limits::default()
         }
     }
+}
 
 /// The forwarder's bounds as `serve` flags; the defaults are [`ForwardOptions::default`].
 #[derive(Debug, Clone, Args)]
