@@ -45,6 +45,11 @@ impl Params {
         Self { map }
     }
 
+    /// Every parameter's value, in the request's order.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &str> {
+        self.map.values().map(String::as_str)
+    }
+
     /// A parameter's value.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.map.get(key).map(String::as_str)
@@ -187,6 +192,11 @@ impl Xml {
         Self {
             writer: Writer::new(Vec::new()),
         }
+    }
+
+    /// The body written so far.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.writer.get_ref()
     }
 
     fn event(&mut self, event: Event<'_>) {
