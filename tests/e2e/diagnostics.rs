@@ -41,15 +41,15 @@ fn serve_refuses(args: &[&str], want: &str) {
 
 #[test]
 fn bind_errors_name_the_flag_and_the_address() {
-    let port = free_port();
-    let _taken = TcpListener::bind(("127.0.0.1", port)).expect("hold the port");
-    let addr = format!("127.0.0.1:{port}");
+    // A port the kernel picks and this test holds: nobody else can take it meanwhile.
+    let taken = TcpListener::bind("127.0.0.1:0").expect("hold a port");
+    let addr = taken.local_addr().expect("its address").to_string();
     serve_refuses(
         &["--dns", &format!("main={addr}")],
         &format!("error: --dns main={addr}: cannot bind UDP and TCP on {addr}: "),
     );
     // The second of two listeners is the one named.
-    let other = format!("127.0.0.1:{}", free_port());
+    let other = "127.0.0.1:0".to_string();
     serve_refuses(
         &["--dns", &other, "--dns", &addr],
         &format!("error: --dns {addr}: cannot bind UDP and TCP on {addr}: "),
