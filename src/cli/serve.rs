@@ -404,6 +404,9 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the runtime")?;
     runtime.block_on(async {
+        // Watch the signals before anything is served: a SIGHUP that comes as soon as the
+        // first listener answers must reload, not end the process.
+        let mut signals = Signals::watch()?;
         let mut serving = Serving::new(scenario.control);
         info!(file = %args.file.display(), vpcs = %serving.dns.load().vpc_names().join(", "), "loaded the topology");
         if !listeners.is_empty() {
@@ -423,7 +426,7 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             serving.start_api(addr).await?;
         }
         serving.start_clock();
-        while wait_for_signal().await? == Signal::Reload {
+        while signals.next().await? == Signal::Reload {
             serving.world.reload(&args.file);
         }
         info!("stopping");
@@ -442,23 +445,45 @@ enum Signal {
     Stop,
 }
 
-async fn wait_for_signal() -> anyhow::Result<Signal> {
+/// The signals `serve` acts on, watched from start to stop so that none is missed
+/// between two waits.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-        let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => { r.context("cannot watch SIGINT")?; Ok(Signal::Stop) }
-            _ = term.recv() => Ok(Signal::Stop),
-            _ = hup.recv() => Ok(Signal::Reload),
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn watch() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                term: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+                hup: signal(SignalKind::hangup()).context("cannot watch SIGHUP")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c()
-            .await
-            .context("cannot watch Ctrl-C")?;
-        Ok(Signal::Stop)
+
+    /// Waits for the next signal.
+    async fn next(&mut self) -> anyhow::Result<Signal> {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => { r.context("cannot watch SIGINT")?; Ok(Signal::Stop) }
+                _ = self.term.recv() => Ok(Signal::Stop),
+                _ = self.hup.recv() => Ok(Signal::Reload),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c()
+                .await
+                .context("cannot watch Ctrl-C")?;
+            Ok(Signal::Stop)
+        }
     }
 }

@@ -289,3 +289,35 @@ fn the_readme_dig_and_aws_commands_work_against_its_serve() {
     }
     assert!(digs >= 2 && calls >= 1, "{digs} digs, {calls} aws calls");
 }
+
+#[test]
+fn every_serve_flag_is_in_the_readme_with_its_default() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vpcesim"))
+        .args(["serve", "--help"])
+        .output()
+        .expect("run vpcesim serve --help");
+    let help = String::from_utf8_lossy(&out.stdout);
+    let flags: Vec<&str> = help
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with('-'))
+        .filter_map(|l| l.split([' ', ',', '=', '<']).find(|w| w.starts_with("--")))
+        .filter(|f| !["--help", "--version"].contains(f))
+        .collect();
+    assert!(flags.len() >= 7, "{flags:?} from\n{help}");
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("read the README");
+    for flag in flags {
+        let row = readme
+            .lines()
+            .find(|l| {
+                l.strip_prefix(&format!("| `{flag}"))
+                    .is_some_and(|rest| rest.starts_with([' ', '`']))
+            })
+            .unwrap_or_else(|| panic!("the README's serve flags table has no row for {flag}"));
+        let cells: Vec<&str> = row.split(" | ").collect();
+        assert!(
+            cells.len() >= 3 && !cells[1].trim().is_empty(),
+            "{flag}: the row names no default: {row}"
+        );
+    }
+}

@@ -185,6 +185,8 @@ pub(crate) struct ServeProcess {
     child: std::sync::Mutex<std::process::Child>,
     pid: u32,
     log: Arc<std::sync::Mutex<Vec<String>>>,
+    /// The thread that reads stderr into `log`; it ends when the process has exited.
+    reader: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl ServeProcess {
@@ -218,7 +220,7 @@ impl ServeProcess {
         let stderr = child.stderr.take().expect("piped stderr");
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 sink.lock().unwrap().push(line);
@@ -228,6 +230,7 @@ impl ServeProcess {
             pid: child.id(),
             child: std::sync::Mutex::new(child),
             log,
+            reader: std::sync::Mutex::new(Some(reader)),
         };
         for want in ready {
             serve.wait_for_log(want, std::time::Duration::from_secs(20));
@@ -297,6 +300,10 @@ impl ServeProcess {
                 .try_wait()
                 .expect("wait for serve")
             {
+                // Every line the process wrote is in the log before this returns.
+                if let Some(reader) = self.reader.lock().unwrap().take() {
+                    let _ = reader.join();
+                }
                 return status;
             }
             assert!(
