@@ -138,6 +138,18 @@ impl Params {
         Ok(Self { root })
     }
 
+    /// Every parameter's value, sorted (for the one-line log of a change).
+    pub(crate) fn values(&self) -> impl Iterator<Item = &str> {
+        let mut stack = vec![&self.root];
+        let mut out = Vec::new();
+        while let Some(node) = stack.pop() {
+            out.extend(node.value());
+            stack.extend(node.children.values());
+        }
+        out.sort_unstable();
+        out.into_iter()
+    }
+
     /// A parameter's value.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.root.find(key).and_then(Node::value)

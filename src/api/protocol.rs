@@ -46,6 +46,11 @@ impl Xml {
         }
     }
 
+    /// The body written so far.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.writer.get_ref()
+    }
+
     fn event(&mut self, event: Event<'_>) {
         // Writing into a Vec cannot fail.
         let _ = self.writer.write_event(event);

@@ -283,6 +283,17 @@ fn answer(
             params: &params,
         })
     };
+    if control.generation() != before && !dry_run {
+        // One line per change at the default level: what, who, on which resources.
+        let response = result.as_ref().map_or(&[][..], protocol::Xml::as_bytes);
+        let ids = resource_ids(params.values().chain([&*String::from_utf8_lossy(response)]));
+        tracing::info!(
+            action,
+            account = %format!("{caller} ({})", actions::account_id(&control, &caller)),
+            resources = %ids.join(" "),
+            "API change"
+        );
+    }
     if control.generation() != before {
         (state.on_change)(&control);
     }
@@ -327,6 +338,35 @@ fn error_response(error: &ApiError, id: &str) -> Response {
     xml(status, protocol::error_document(error, id))
 }
 
+/// The AWS resource IDs (`vpce-...`, `subnet-...`, ...) in `texts`, each once, in order of
+/// appearance: the request's parameters and the response's body.
+fn resource_ids<'a>(texts: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    const PREFIXES: [&str; 7] = [
+        "vpce-svc-",
+        "vpce-nfn-",
+        "vpce-",
+        "vpc-",
+        "subnet-",
+        "sg-",
+        "eni-",
+    ];
+    let mut ids: Vec<String> = Vec::new();
+    for text in texts {
+        let tokens = text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'));
+        for token in tokens {
+            let is_id = PREFIXES.iter().any(|prefix| {
+                token.strip_prefix(prefix).is_some_and(|rest| {
+                    (8..=17).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_hexdigit())
+                })
+            });
+            if is_id && !ids.iter().any(|id| id == token) {
+                ids.push(token.to_string());
+            }
+        }
+    }
+    ids
+}
+
 fn xml(status: StatusCode, body: Vec<u8>) -> Response {
     let mut response = (status, body).into_response();
     response.headers_mut().insert(
@@ -348,6 +388,26 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 36);
         assert_eq!(a.matches('-').count(), 4);
+    }
+
+    #[test]
+    fn resource_ids_are_found_once_in_order() {
+        let ids = resource_ids([
+            "vpc-ec43eb89",
+            "<vpcEndpointId>vpce-0fe5b17a0707d6abc</vpcEndpointId><subnetId>subnet-abababab</subnetId>",
+            "subnet-abababab sg-1a2b3c4d vpce-svc-0a1b2c3d4e5f60718 com.amazonaws.us-east-1.sqs",
+            "vpc-xyz vpce-12 Interface",
+        ]);
+        assert_eq!(
+            ids,
+            [
+                "vpc-ec43eb89",
+                "vpce-0fe5b17a0707d6abc",
+                "subnet-abababab",
+                "sg-1a2b3c4d",
+                "vpce-svc-0a1b2c3d4e5f60718"
+            ]
+        );
     }
 
     #[test]

@@ -35,11 +35,11 @@ use parking_lot::Mutex;
 use tracing::{info, warn};
 
 use crate::control::ControlPlane;
-use crate::dns::server::{Config, DnsServer, Listener};
+use crate::dns::server::{Config, DnsServer, Listener, StartError};
 use crate::dns::{DnsHandle, DnsSnapshot, ViewId};
 use crate::forwarder::{
-    ForwardConfig, ForwardContext, ForwardOptions, ForwardSpec, Forwarders, HostResolver,
-    run_forwarders,
+    ForwardConfig, ForwardContext, ForwardError, ForwardOptions, ForwardSpec, Forwarders,
+    HostResolver, run_forwarders,
 };
 use crate::model::Topology;
 use crate::policy::{Initiator, PolicySnapshot};
@@ -231,6 +231,7 @@ impl World {
         fresh.set_epoch_unix(unix_now().saturating_sub(self.now().as_secs()));
         fresh.advance(self.now());
         let mut control = self.control.lock();
+        let changes = super::reload::ReloadSummary::between(control.topology(), fresh.topology());
         *control = fresh;
         // A new world: compile afresh rather than update from the old one's journal.
         self.dns.store(DnsSnapshot::compile(&control));
@@ -238,7 +239,7 @@ impl World {
             forwarders.set_bandwidth(control.topology().bandwidth);
         }
         self.publish(&control);
-        info!(file = %file.display(), endpoints = control.topology().endpoints.len(), "reloaded the topology");
+        info!(file = %file.display(), endpoints = control.topology().endpoints.len(), %changes, "reloaded the topology");
     }
 }
 
@@ -292,6 +293,15 @@ impl HostResolver for HostViews {
             .first()
             .copied()
     }
+}
+
+/// A `--forward` value as the user could have written it.
+fn forward_flag(spec: &ForwardSpec) -> String {
+    let from = match &spec.from {
+        Initiator::Host(name) => name.clone(),
+        Initiator::Provider(name) => format!("service:{name}"),
+    };
+    format!("{}={from}@{}:{}", spec.listen, spec.host, spec.port)
 }
 
 fn unix_now() -> u64 {
@@ -361,9 +371,19 @@ impl Serving {
             )
         };
         let resolver: Arc<dyn HostResolver> = self.world.hosts.clone();
+        let specs = config.forwards.clone();
         let forwarders = run_forwarders(config, policy, bandwidth, resolver)
             .await
-            .context("cannot start the forwarders")?;
+            .map_err(|error| match error {
+                ForwardError::Bind { addr, source } => {
+                    let flag = specs
+                        .iter()
+                        .find(|spec| spec.listen == addr)
+                        .map_or_else(|| addr.to_string(), forward_flag);
+                    anyhow::anyhow!("--forward {flag}: cannot bind TCP on {addr}: {source}")
+                }
+                other => anyhow::Error::new(other).context("cannot start the forwarders"),
+            })?;
         for forwarder in &forwarders.forwarders {
             info!(listen = %forwarder.local_addr(), "forwarding TCP");
         }
@@ -380,7 +400,7 @@ impl Serving {
     ) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .with_context(|| format!("cannot bind the API on {addr}"))?;
+            .with_context(|| format!("--api {addr}: cannot bind TCP on {addr}"))?;
         let clock_world = self.world.clone();
         let change_world = self.world.clone();
         let router = crate::api::router(
@@ -396,13 +416,16 @@ impl Serving {
         Ok(())
     }
 
-    /// Starts the DNS listeners.
+    /// Starts the DNS listeners; `flags` are the `--dns` values they came from, in order,
+    /// so that an address that cannot be bound is reported with its flag.
     pub async fn start_dns(
         &mut self,
         listeners: Vec<Listener>,
+        flags: &[String],
         upstream: Option<SocketAddr>,
     ) -> anyhow::Result<()> {
         let snapshot = self.dns.load();
+        let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.addr).collect();
         let server = DnsServer::start(
             self.dns.clone(),
             Config {
@@ -411,7 +434,17 @@ impl Serving {
             },
         )
         .await
-        .context("cannot bind a DNS listener")?;
+        .map_err(|error| match &error {
+            StartError::Bind { addr, .. } => {
+                let flag = addrs
+                    .iter()
+                    .position(|a| a == addr)
+                    .and_then(|i| flags.get(i))
+                    .map_or_else(|| addr.to_string(), Clone::clone);
+                anyhow::anyhow!("--dns {flag}: {error}")
+            }
+            StartError::Io(_) => anyhow::Error::new(error).context("cannot start DNS"),
+        })?;
         for listener in server.listeners() {
             let private = match &listener.view {
                 ViewId::Vpc(vpc) => snapshot.private_names(vpc),
@@ -476,7 +509,6 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    init_logging();
     let listeners = listeners(&scenario.control, args)?;
     if listeners.is_empty() && args.forward.is_empty() && args.api.is_none() {
         bail!(
@@ -490,10 +522,15 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the runtime")?;
     runtime.block_on(async {
+        // Watch the signals before anything is served: a SIGHUP that comes as soon as the
+        // first listener answers must reload, not end the process.
+        let mut signals = Signals::watch()?;
         let mut serving = Serving::new(scenario.control);
         info!(file = %args.file.display(), vpcs = %serving.dns.load().vpc_names().join(", "), "loaded the topology");
         if !listeners.is_empty() {
-            serving.start_dns(listeners, args.upstream).await?;
+            serving
+                .start_dns(listeners, &args.dns, args.upstream)
+                .await?;
         }
         serving
             .start_forwarders(ForwardConfig {
@@ -512,7 +549,6 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             args.file.clone(),
             args.reload_timeout,
         );
-        let mut signals = Signals::watch()?;
         while signals.next().await? == Signal::Reload {
             info!(file = %args.file.display(), "SIGHUP: reloading the topology");
             reloader.request();
@@ -532,17 +568,6 @@ enum Signal {
     Reload,
     /// SIGINT or SIGTERM: stop.
     Stop,
-}
-
-/// Logs to stderr; `RUST_LOG` overrides (hickory's per-response logging is off).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hickory_server=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 /// The signals `serve` handles, watched from start to stop so that none is missed

@@ -527,7 +527,8 @@ impl ControlPlane {
         Ok(())
     }
 
-    /// The private DNS prerequisites of Part A §3; `except` is the endpoint being modified.
+    /// The private DNS prerequisites of docs/behaviour.md §3; `except` is the endpoint
+    /// being modified.
     fn check_private_dns(
         &self,
         vpc: &str,

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// The EC2 error codes the control plane returns (PRIVATELINK.md Part A §8, Part B §6.1).
+/// The EC2 error codes the control plane returns (docs/behaviour.md §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     /// A parameter breaks a rule: private DNS prerequisites, unsupported AZ, last

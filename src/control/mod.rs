@@ -3,7 +3,7 @@
 //! Sans-IO: each call takes `now` (time since the world started) and nothing here reads
 //! a clock or touches a socket, so `vpcesim run` drives it on simulated time and
 //! `vpcesim serve` on wall time. It reproduces the lifecycle, validation and errors of
-//! PRIVATELINK.md Part A §3, §4, §7 and §8.
+//! docs/behaviour.md §3, §4, §7 and §8.
 
 pub(crate) mod alloc;
 pub mod describe;
@@ -38,7 +38,7 @@ use crate::model::{Endpoint, IdGen, Topology};
 use alloc::Allocator;
 use lifecycle::Transition;
 
-/// AWS's quota of interface endpoints per VPC (PRIVATELINK.md Part B §4).
+/// AWS's quota of interface endpoints per VPC (docs/behaviour.md §4).
 pub const ENDPOINTS_PER_VPC: usize = 50;
 
 /// The wall-clock instant simulated time 0 stands for in timestamps

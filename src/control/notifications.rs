@@ -1,5 +1,5 @@
 //! Connection notifications as the EC2 API manages them: create on behalf of a caller,
-//! modify, delete, and list what a caller owns (PRIVATELINK.md Part B §3).
+//! modify, delete, and list what a caller owns (docs/behaviour.md §7).
 //!
 //! A notification belongs to whoever owns what it watches: the endpoint's owner for an
 //! endpoint notification, the provider for a service notification.

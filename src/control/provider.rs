@@ -1,5 +1,5 @@
 //! The provider's side through the API: endpoint service configurations (create,
-//! modify, delete, list) and the connections to them (PRIVATELINK.md Part B §6.5).
+//! modify, delete, list) and the connections to them.
 //!
 //! A service configuration created through the API becomes an [`EndpointService`] named
 //! by its ID and owned by the caller, in every AZ of the caller's account. Its load

@@ -3,7 +3,9 @@
 
 mod api;
 mod cli;
+mod diagnostics;
 mod dns;
+mod docs;
 mod forwarder;
 mod serve;
 mod support;
