@@ -2,7 +2,7 @@
 //! 10 Gbps: real bytes through both smoltcp stacks, the fabric, policy and bucket,
 //! checked by digest. Criterion's throughput is simulated payload bytes per wall second.
 //!
-//! Run: `cargo bench --bench vnet`. The 10 GB figure of issue 5: `cargo bench --bench
+//! Run: `cargo bench --bench vnet`. For the 10 GB figure, `cargo bench --bench
 //! vnet -- --ten-gb` runs one 10 GB transfer and prints its wall time.
 
 use std::time::{Duration, Instant};

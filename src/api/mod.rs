@@ -4,26 +4,31 @@
 //! Every call goes through the same [`ControlPlane`](crate::control::ControlPlane) as
 //! scenario steps, on wall time from [`ApiState::clock`]; after a call that changed
 //! anything, [`ApiState::on_change`] runs with the lock held so that `serve` rebuilds its
-//! DNS and policy snapshots before the next call is answered.
+//! DNS and policy snapshots before the next call is answered. Parsing and checking a
+//! request happen before the lock is taken.
 //!
 //! The access key ID in the request's `Authorization` header (or
 //! `X-Amz-Credential`) picks the account: the account whose `access_keys` lists it, or
 //! the first account when no account lists any key or the request is unsigned.
 //! **Signatures are not verified**: anyone who can reach the port acts as any account.
 //!
-//! Layout: [`protocol`] (form parameters in, XML out), `actions` (one file per group of
-//! actions), `server` (the axum adapter). Only `server` touches I/O.
+//! Layout: `params` (form parameters parsed once into a tree, and checked),
+//! [`protocol`] (XML out), `actions` (one file per group of actions), `server` (the
+//! HTTP adapter and its [`Limits`]). Only `server` touches I/O.
 
 mod actions;
+mod params;
 pub mod protocol;
 mod server;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use crate::control::ControlPlane;
 
-pub use server::router;
+pub use server::{Limits, router, serve};
 
 /// What the API server shares with the rest of `serve`.
 #[derive(Clone)]

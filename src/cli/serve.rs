@@ -4,9 +4,17 @@
 //! [`ServeArgs`] holds every flag; [`run`] loads the world into [`Serving`], whose
 //! `start_*` methods each bring up one kind of listener (DNS, forwarders, the EC2 API),
 //! then waits for signals: SIGHUP reloads the file, SIGINT and SIGTERM call
-//! [`Serving::shutdown`], which stops the listeners in reverse order.
+//! [`Serving::shutdown`], which stops the listeners in reverse order: the forwarders
+//! stop accepting, end their live flows with a flow log record each and flush the log
+//! before `serve` exits 0.
 //!
-//! One control plane runs on wall time behind a mutex (changes are rare); every change,
+//! A reload runs on a task of its own ([`Reloader`]), so that signals are still handled
+//! while it runs, and reads the file on a thread of its own with a timeout: a file that
+//! never finishes reading (a FIFO, a hung mount) fails that reload instead of freezing
+//! `serve`.
+//!
+//! One control plane runs on wall time behind a `parking_lot` mutex (changes are rare;
+//! a panic while it is held does not poison it); every change,
 //! whether from the API, a lifecycle transition coming due or a reload, is published at
 //! once as a new DNS snapshot and a new policy snapshot for the forwarders, which
 //! readers load without locks.
@@ -15,25 +23,27 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use arc_swap::ArcSwap;
 use clap::Args;
 use hickory_proto::rr::RecordType;
+use parking_lot::Mutex;
 use tracing::{info, warn};
 
 use crate::control::ControlPlane;
-use crate::dns::server::{Config, DnsServer, Listener};
+use crate::dns::server::{Config, DnsServer, Listener, StartError};
 use crate::dns::{DnsHandle, DnsSnapshot, ViewId};
 use crate::forwarder::{
-    ForwardConfig, ForwardContext, ForwardOptions, ForwardSpec, Forwarders, HostResolver,
-    run_forwarders,
+    ForwardConfig, ForwardContext, ForwardError, ForwardOptions, ForwardSpec, Forwarders,
+    HostResolver, run_forwarders,
 };
 use crate::model::Topology;
 use crate::policy::{Initiator, PolicySnapshot};
-use crate::scenario::load_file;
+use crate::scenario::{Scenario, load_file};
 
 /// The flags of `vpcesim serve`.
 #[derive(Debug, Clone, Args)]
@@ -71,6 +81,118 @@ pub struct ServeArgs {
     /// Serve the EC2 Query API (the AWS CLI's `--endpoint-url`) on ADDR.
     #[arg(long, value_name = "ADDR")]
     pub api: Option<SocketAddr>,
+    /// How long a reload (SIGHUP) may take to read the file before it fails and the
+    /// current topology stays.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub reload_timeout: Duration,
+    /// The forwarder's bounds.
+    #[command(flatten)]
+    pub bounds: ForwardBounds,
+    /// How long the API waits for a request's headers, on a new connection or an idle
+    /// kept-alive one, before closing it.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub api_header_timeout: Duration,
+    /// How long the API waits for a request's body once its headers have arrived.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub api_body_timeout: Duration,
+    /// The most API connections served at once; more wait in the listen backlog.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub api_max_connections: u32,
+}
+
+impl ServeArgs {
+    /// The API server's limits from the `--api-*` flags.
+    fn api_limits(&self) -> crate::api::Limits {
+        crate::api::Limits {
+            header_timeout: self.api_header_timeout,
+            body_timeout: self.api_body_timeout,
+            max_connections: usize::try_from(self.api_max_connections).unwrap_or(usize::MAX),
+            ..crate::api::Limits::default()
+        }
+    }
+}
+
+/// The forwarder's bounds as `serve` flags; the defaults are [`ForwardOptions::default`].
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Forwarder bounds")]
+pub struct ForwardBounds {
+    /// The most connections one `--forward` listener has open, relayed or held; more
+    /// are reset at once (counted, logged at most `--drop-log-rate` a second).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// The most dropped connections held silent in the whole process; past it the
+    /// oldest is closed.
+    #[arg(long, value_name = "N", default_value_t = 4_096)]
+    pub max_held: usize,
+    /// How long a dropped connection is held silent before it is closed.
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = humantime::parse_duration)]
+    pub hold: Duration,
+    /// Descriptors kept for DNS, the API and the flow log: the forwarder's sockets take
+    /// at most the process's `ulimit -n` less this (at least half of it).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub fd_reserve: usize,
+    /// How long an established flow may move no bytes before both sides get a reset
+    /// (AWS PrivateLink's idle timeout is 350 s).
+    #[arg(long, value_name = "DURATION", default_value = "350s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+    /// The largest read and write buffer of each direction of a flow.
+    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_bytes)]
+    pub buffer_size: usize,
+    /// How much all flows' buffers together may grow past their first 16 KiB a
+    /// direction; past it flows keep their smaller buffers.
+    #[arg(long, value_name = "BYTES", default_value = "128MiB", value_parser = parse_bytes)]
+    pub buffer_budget: usize,
+    /// The flow log records queued for the disk; past it records are dropped, counted,
+    /// logged and marked in the file by a SKIPDATA record.
+    #[arg(long, value_name = "N", default_value_t = 65_536)]
+    pub flow_log_queue: usize,
+    /// The most lines a second logged for dropped flows (and, apart, for refused
+    /// connections); the rest are counted in one summary line a second.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub drop_log_rate: u32,
+}
+
+impl ForwardBounds {
+    /// The forwarder's options these flags give.
+    pub fn options(&self) -> ForwardOptions {
+        ForwardOptions {
+            buffer_size: self.buffer_size,
+            buffer_budget: self.buffer_budget,
+            hold: self.hold,
+            max_connections: self.max_connections,
+            max_held: self.max_held,
+            fd_reserve: self.fd_reserve,
+            idle_timeout: self.idle_timeout,
+            flow_log_queue: self.flow_log_queue,
+            drop_log_rate: self.drop_log_rate,
+        }
+    }
+}
+
+/// A byte count: a number, optionally with `KiB`, `MiB` or `GiB`.
+fn parse_bytes(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a byte count like 65536, 64KiB or 1MiB"))?;
+    let scale: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "`{other}` in `{text}` is no unit: use KiB, MiB or GiB"
+            ));
+        }
+    };
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("`{text}` is too large"))
 }
 
 /// Parses a bound: a whole number of at least 1.
@@ -110,7 +232,7 @@ impl World {
 
     /// Applies lifecycle transitions that have come due (`pending -> available`, ...).
     fn tick(&self) {
-        let mut control = self.control.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut control = self.control.lock();
         let before = control.generation();
         control.advance(self.now());
         if control.generation() != before {
@@ -118,19 +240,14 @@ impl World {
         }
     }
 
-    /// SIGHUP: reloads the topology file, replacing any state made through the API.
-    fn reload(&self, file: &Path) {
-        let scenario = match load_file(file) {
-            Ok(s) => s,
-            Err(e) => {
-                warn!("reload failed, keeping the current topology: {e}");
-                return;
-            }
-        };
+    /// SIGHUP: installs the reloaded topology file, replacing any state made through the
+    /// API.
+    fn install(&self, scenario: Scenario, file: &Path) {
         let mut fresh = scenario.control;
         fresh.set_epoch_unix(unix_now().saturating_sub(self.now().as_secs()));
         fresh.advance(self.now());
-        let mut control = self.control.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut control = self.control.lock();
+        let changes = super::reload::ReloadSummary::between(control.topology(), fresh.topology());
         *control = fresh;
         // A new world: compile afresh rather than update from the old one's journal.
         self.dns.store(DnsSnapshot::compile(&control));
@@ -138,7 +255,7 @@ impl World {
             forwarders.set_bandwidth(control.topology().bandwidth);
         }
         self.publish(&control);
-        info!(file = %file.display(), endpoints = control.topology().endpoints.len(), "reloaded the topology");
+        info!(file = %file.display(), endpoints = control.topology().endpoints.len(), %changes, "reloaded the topology");
     }
 }
 
@@ -192,6 +309,15 @@ impl HostResolver for HostViews {
             .first()
             .copied()
     }
+}
+
+/// A `--forward` value as the user could have written it.
+fn forward_flag(spec: &ForwardSpec) -> String {
+    let from = match &spec.from {
+        Initiator::Host(name) => name.clone(),
+        Initiator::Provider(name) => format!("service:{name}"),
+    };
+    format!("{}={from}@{}:{}", spec.listen, spec.host, spec.port)
 }
 
 fn unix_now() -> u64 {
@@ -253,11 +379,7 @@ impl Serving {
             return Ok(());
         }
         let (policy, bandwidth) = {
-            let control = self
-                .world
-                .control
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let control = self.world.control.lock();
             let topology = control.topology();
             (
                 Arc::new(PolicySnapshot::compile(topology)),
@@ -265,9 +387,19 @@ impl Serving {
             )
         };
         let resolver: Arc<dyn HostResolver> = self.world.hosts.clone();
+        let specs = config.forwards.clone();
         let forwarders = run_forwarders(config, policy, bandwidth, resolver)
             .await
-            .context("cannot start the forwarders")?;
+            .map_err(|error| match error {
+                ForwardError::Bind { addr, source } => {
+                    let flag = specs
+                        .iter()
+                        .find(|spec| spec.listen == addr)
+                        .map_or_else(|| addr.to_string(), forward_flag);
+                    anyhow::anyhow!("--forward {flag}: cannot bind TCP on {addr}: {source}")
+                }
+                other => anyhow::Error::new(other).context("cannot start the forwarders"),
+            })?;
         for forwarder in &forwarders.forwarders {
             info!(listen = %forwarder.local_addr(), "forwarding TCP");
         }
@@ -277,33 +409,49 @@ impl Serving {
     }
 
     /// Starts the EC2 Query API on `addr`.
-    pub async fn start_api(&mut self, addr: SocketAddr) -> anyhow::Result<()> {
+    pub async fn start_api(
+        &mut self,
+        addr: SocketAddr,
+        limits: crate::api::Limits,
+    ) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .with_context(|| format!("cannot bind the API on {addr}"))?;
+            .with_context(|| format!("--api {addr}: cannot bind TCP on {addr}"))?;
         let clock_world = self.world.clone();
         let change_world = self.world.clone();
-        let router = crate::api::router(crate::api::ApiState {
-            control: self.world.control.clone(),
-            clock: Arc::new(move || clock_world.now()),
-            on_change: Arc::new(move |control: &ControlPlane| change_world.publish(control)),
-        });
+        let router = crate::api::router(
+            crate::api::ApiState {
+                control: self.world.control.clone(),
+                clock: Arc::new(move || clock_world.now()),
+                on_change: Arc::new(move |control: &ControlPlane| change_world.publish(control)),
+            },
+            limits,
+        );
         info!(addr = %listener.local_addr().unwrap_or(addr), "serving the EC2 API (signatures are not verified)");
-        self.api = Some(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
-                warn!("the API server stopped: {e}");
-            }
-        }));
+        self.api = Some(tokio::spawn(crate::api::serve(listener, router, limits)));
         Ok(())
     }
 
-    /// Starts the DNS listeners.
-    pub async fn start_dns(&mut self, config: Config) -> anyhow::Result<()> {
+    /// Starts the DNS listeners; `flags` are the `--dns` values they came from, in order,
+    /// so that an address that cannot be bound is reported with its flag.
+    pub async fn start_dns(&mut self, config: Config, flags: &[String]) -> anyhow::Result<()> {
         let snapshot = self.dns.load();
         let upstream = config.upstream;
-        let server = DnsServer::start(self.dns.clone(), config)
-            .await
-            .context("cannot bind a DNS listener")?;
+        let addrs: Vec<SocketAddr> = config.listeners.iter().map(|l| l.addr).collect();
+        let server =
+            DnsServer::start(self.dns.clone(), config)
+                .await
+                .map_err(|error| match &error {
+                    StartError::Bind { addr, .. } => {
+                        let flag = addrs
+                            .iter()
+                            .position(|a| a == addr)
+                            .and_then(|i| flags.get(i))
+                            .map_or_else(|| addr.to_string(), Clone::clone);
+                        anyhow::anyhow!("--dns {flag}: {error}")
+                    }
+                    StartError::Io(_) => anyhow::Error::new(error).context("cannot start DNS"),
+                })?;
         for listener in server.listeners() {
             let private = match &listener.view {
                 ViewId::Vpc(vpc) => snapshot.private_names(vpc),
@@ -324,12 +472,15 @@ impl Serving {
         Ok(())
     }
 
-    /// Stops everything that was started, last first.
+    /// Stops everything that was started, last first. The forwarders end their flows,
+    /// each with its flow log record, and flush the log (waiting at most 5 s for flows).
     pub async fn shutdown(mut self) {
         for task in [self.api.take(), self.ticker.take()].into_iter().flatten() {
             task.abort();
         }
-        drop(self.forwarders.take());
+        if let Some(forwarders) = self.forwarders.take() {
+            forwarders.context.shutdown(Duration::from_secs(5)).await;
+        }
         if let Some(server) = self.dns_server.take() {
             server.shutdown().await;
         }
@@ -365,7 +516,6 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    init_logging();
     let listeners = listeners(&scenario.control, args)?;
     if listeners.is_empty() && args.forward.is_empty() && args.api.is_none() {
         bail!(
@@ -379,6 +529,9 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the runtime")?;
     runtime.block_on(async {
+        // Watch the signals before anything is served: a SIGHUP that comes as soon as the
+        // first listener answers must reload, not end the process.
+        let mut signals = Signals::watch()?;
         let mut serving = Serving::new(scenario.control);
         info!(file = %args.file.display(), vpcs = %serving.dns.load().vpc_names().join(", "), "loaded the topology");
         if !listeners.is_empty() {
@@ -388,7 +541,7 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
                     upstream: args.upstream,
                     upstream_in_flight: args.upstream_in_flight,
                     tcp_connections: args.dns_tcp_connections,
-                })
+                }, &args.dns)
                 .await?;
         }
         serving
@@ -396,16 +549,23 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
                 forwards: args.forward.clone(),
                 flow_log: args.flow_log.clone(),
                 flow_log_reasons: args.flow_log_reasons,
-                options: ForwardOptions::default(),
+                options: args.bounds.options(),
             })
             .await?;
         if let Some(addr) = args.api {
-            serving.start_api(addr).await?;
+            serving.start_api(addr, args.api_limits()).await?;
         }
         serving.start_clock();
-        while wait_for_signal().await? == Signal::Reload {
-            serving.world.reload(&args.file);
+        let reloader = Reloader::start(
+            serving.world.clone(),
+            args.file.clone(),
+            args.reload_timeout,
+        );
+        while signals.next().await? == Signal::Reload {
+            info!(file = %args.file.display(), "SIGHUP: reloading the topology");
+            reloader.request();
         }
+        reloader.task.abort();
         info!("stopping");
         serving.shutdown().await;
         info!("stopped");
@@ -422,34 +582,156 @@ enum Signal {
     Stop,
 }
 
-/// Logs to stderr; `RUST_LOG` overrides (hickory's per-response logging is off).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
+/// The signals `serve` handles, watched from start to stop so that none is missed
+/// between two waits.
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
 }
 
-async fn wait_for_signal() -> anyhow::Result<Signal> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-        let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => { r.context("cannot watch SIGINT")?; Ok(Signal::Stop) }
-            _ = term.recv() => Ok(Signal::Stop),
-            _ = hup.recv() => Ok(Signal::Reload),
+impl Signals {
+    fn watch() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                term: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+                hup: signal(SignalKind::hangup()).context("cannot watch SIGHUP")?,
+                int: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// The next signal.
+    async fn next(&mut self) -> anyhow::Result<Signal> {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.int.recv() => Ok(Signal::Stop),
+                _ = self.term.recv() => Ok(Signal::Stop),
+                _ = self.hup.recv() => Ok(Signal::Reload),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c()
+                .await
+                .context("cannot watch Ctrl-C")?;
+            Ok(Signal::Stop)
         }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c()
-            .await
-            .context("cannot watch Ctrl-C")?;
-        Ok(Signal::Stop)
+}
+
+/// Runs reloads one at a time on a task of its own; a SIGHUP during a reload is folded
+/// into one more reload after it.
+struct Reloader {
+    wake: Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// How many reads of the file that timed out may still hang (a thread each) before no
+/// new reload starts.
+const MAX_HUNG_READS: usize = 4;
+
+impl Reloader {
+    fn start(world: Arc<World>, file: PathBuf, timeout: Duration) -> Self {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let woken = wake.clone();
+        let task = tokio::spawn(async move {
+            let reads = Arc::new(AtomicUsize::new(0));
+            loop {
+                woken.notified().await;
+                match load_within(&file, timeout, &reads).await {
+                    Ok(scenario) => {
+                        let (world, file) = (world.clone(), file.clone());
+                        let installed =
+                            tokio::task::spawn_blocking(move || world.install(scenario, &file));
+                        if let Err(e) = installed.await {
+                            warn!("reload failed: {e}");
+                        }
+                    }
+                    Err(e) => warn!("reload failed, keeping the current topology: {e}"),
+                }
+            }
+        });
+        Self { wake, task }
+    }
+
+    /// Asks for a reload (after the one running, if any).
+    fn request(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// Loads `file` on a thread of its own, waiting at most `timeout`; `reads` counts the
+/// reads not finished yet (a read that timed out may hang on).
+async fn load_within(
+    file: &Path,
+    timeout: Duration,
+    reads: &Arc<AtomicUsize>,
+) -> Result<Scenario, String> {
+    let hung = reads.load(Ordering::Acquire);
+    if hung >= MAX_HUNG_READS {
+        return Err(format!(
+            "{hung} earlier reads of {} never finished; no new one is started",
+            file.display()
+        ));
+    }
+    reads.fetch_add(1, Ordering::AcqRel);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (path, counter) = (file.to_path_buf(), reads.clone());
+    let spawned = std::thread::Builder::new()
+        .name("reload".into())
+        .spawn(move || {
+            let loaded = load_file(&path);
+            counter.fetch_sub(1, Ordering::AcqRel);
+            let _ = tx.send(loaded);
+        });
+    if let Err(e) = spawned {
+        reads.fetch_sub(1, Ordering::AcqRel);
+        return Err(format!("cannot start a thread to read the file: {e}"));
+    }
+    match tokio::time::timeout(timeout, rx).await {
+        Ok(Ok(loaded)) => loaded.map_err(|e| e.to_string()),
+        Ok(Err(_)) => Err("the thread reading the file ended without an answer".into()),
+        Err(_) => Err(format!(
+            "reading {} took longer than {} (--reload-timeout): is it a FIFO, or on a \
+             mount that hangs?",
+            file.display(),
+            humantime::format_duration(timeout)
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bounds: ForwardBounds,
+    }
+
+    #[test]
+    fn the_flags_defaults_are_the_forwarders_defaults() {
+        let cli = Cli::try_parse_from(["serve"]).unwrap();
+        assert_eq!(cli.bounds.options(), ForwardOptions::default());
+    }
+
+    #[test]
+    fn byte_counts_take_binary_units_and_name_the_problem() {
+        assert_eq!(parse_bytes("65536"), Ok(65_536));
+        assert_eq!(parse_bytes("64KiB"), Ok(64 * 1024));
+        assert_eq!(parse_bytes("128MiB"), Ok(128 << 20));
+        assert!(parse_bytes("12MB").unwrap_err().contains("`MB`"));
+        assert!(parse_bytes("MiB").unwrap_err().contains("byte count"));
     }
 }

@@ -35,8 +35,19 @@ pub(super) fn run(args: &ZoneArgs) -> anyhow::Result<ExitCode> {
         Some(given) => ViewId::Vpc(super::vpc_name(control, given)?),
     };
     let snapshot = DnsSnapshot::compile(control);
-    for path in zonefile::write_dir(&snapshot, &view, &args.out)? {
+    let written = zonefile::write_dir(&snapshot, &view, &args.out)?;
+    // The paths on stdout, for scripts; what they are on stderr, for people.
+    for path in &written {
         outln!("{}", path.display());
     }
+    let whose = match &view {
+        ViewId::Public => "the public view".to_string(),
+        ViewId::Vpc(vpc) => format!("VPC {vpc}'s view"),
+    };
+    eprintln!(
+        "wrote {} zone files of {whose} to {}",
+        written.len(),
+        args.out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

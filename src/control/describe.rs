@@ -91,7 +91,7 @@ impl ControlPlane {
     }
 
     /// The AZs of `service` that `asker` (an account name) also has, named in the
-    /// asker's account: a provider's zones are matched by AZ ID (Part B §4).
+    /// asker's account: a provider's zones are matched by AZ ID (docs/behaviour.md §9).
     pub fn service_azs(&self, service: &ServiceInfo, asker: &str) -> Result<ServiceAzs, ApiError> {
         let account = self.topology.accounts.get(asker).ok_or_else(|| {
             ApiError::new(

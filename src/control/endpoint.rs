@@ -1,6 +1,7 @@
 //! Creating, modifying, deleting, accepting and rejecting interface endpoints.
 
 use std::collections::HashSet;
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use indexmap::IndexMap;
@@ -8,6 +9,7 @@ use indexmap::IndexMap;
 use super::lifecycle::Transition;
 use super::notify::Event;
 use super::service::ServiceInfo;
+use super::tags::check_tag;
 use super::{ApiError, ControlPlane, ENDPOINTS_PER_VPC, ErrorCode, Touched};
 use crate::model::ids::{is_valid_dns_suffix, is_valid_id};
 use crate::model::{ConnectionEvent, Endpoint, EndpointState, Eni};
@@ -103,6 +105,9 @@ impl ControlPlane {
         if let Some(policy) = &request.policy {
             check_policy(policy)?;
         }
+        for (key, value) in &request.tags {
+            check_tag(key, value)?;
+        }
         let private_dns = request
             .private_dns
             .unwrap_or(service.private_dns_by_default);
@@ -121,34 +126,43 @@ impl ControlPlane {
                 "You've reached the limit on the number of VPC endpoints that you can create in the AWS Region",
             ));
         }
-        let id = match &request.id {
-            Some(id) if !is_valid_id("vpce", id) => {
+        if let Some(id) = &request.id {
+            if !is_valid_id("vpce", id) {
                 return Err(ApiError::new(
                     ErrorCode::InvalidParameterValue,
                     format!("Invalid id: '{id}' (expecting 'vpce-xxxxxxxxxxxxxxxxx')"),
                 ));
             }
-            Some(id) if self.index.endpoint_ids.contains_key(id) => {
+            if self.index.endpoint_ids.contains_key(id) {
                 return Err(invalid(format!(
                     "The VPC endpoint ID '{id}' is already in use"
                 )));
             }
-            Some(id) => id.clone(),
-            None => self.fresh_id("vpce", request.name.as_deref().unwrap_or("")),
-        };
-        let name = request.name.clone().unwrap_or_else(|| id.clone());
-        if self.topology.endpoints.contains_key(&name) {
+        }
+        if let Some(name) = request.name.as_ref().or(request.id.as_ref())
+            && self.topology.endpoints.contains_key(name)
+        {
             return Err(invalid(format!(
                 "An endpoint named '{name}' already exists"
             )));
         }
+        if let Some(s) = &request.dns_suffix
+            && !is_valid_dns_suffix(s)
+        {
+            return Err(ApiError::new(
+                ErrorCode::InvalidParameterValue,
+                format!("dns_suffix '{s}' is not 8 characters of a-z and 0-9"),
+            ));
+        }
+        let addresses = self.plan_addresses(&subnets)?;
+        self.may_commit()?;
+
+        let id = match &request.id {
+            Some(id) => id.clone(),
+            None => self.fresh_id("vpce", request.name.as_deref().unwrap_or("")),
+        };
+        let name = request.name.clone().unwrap_or_else(|| id.clone());
         let dns_suffix = match &request.dns_suffix {
-            Some(s) if !is_valid_dns_suffix(s) => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidParameterValue,
-                    format!("dns_suffix '{s}' is not 8 characters of a-z and 0-9"),
-                ));
-            }
             Some(s) => s.clone(),
             None => self.ids.dns_suffix(&id, 0),
         };
@@ -176,7 +190,7 @@ impl ControlPlane {
         };
         self.index.add_endpoint(&endpoint.id, &name, &endpoint.vpc);
         self.topology.endpoints.insert(name.clone(), endpoint);
-        self.attach_subnets(&name, &subnets)?;
+        self.attach(&name, addresses);
         self.emit(&name, ConnectionEvent::Connect);
         if !service.acceptance_required {
             self.emit(&name, ConnectionEvent::Accept);
@@ -266,6 +280,11 @@ impl ControlPlane {
             }
             self.check_private_dns(&current.vpc, &service, Some(&key))?;
         }
+        // Addresses for the added subnets before anything changes: the removed ENIs'
+        // addresses are not free yet (and then quarantined), so adding and removing the
+        // same full subnet fails and leaves the endpoint as it was.
+        let addresses = self.plan_addresses(&add)?;
+        self.may_commit()?;
 
         let removed_enis: Vec<String> = {
             let endpoint = &self.topology.endpoints[&key];
@@ -277,7 +296,7 @@ impl ControlPlane {
                 .collect()
         };
         for eni in &removed_enis {
-            self.topology.enis.shift_remove(eni);
+            self.remove_eni(eni);
         }
         let endpoint = &mut self.topology.endpoints[&key];
         endpoint.enis.retain(|eni| !removed_enis.contains(eni));
@@ -289,14 +308,15 @@ impl ControlPlane {
         if let Some(policy) = &request.policy {
             endpoint.policy = Some(policy.clone());
         }
-        self.attach_subnets(&key, &add)?;
+        self.attach(&key, addresses);
         self.touch(Touched::Endpoint(key));
         self.changed();
         Ok(())
     }
 
-    /// Deletes an endpoint (its owner only): `deleting` at once, ENIs and names gone,
-    /// `deleted` after the provisioning delay. Returns the state the response reports.
+    /// Deletes an endpoint (its owner only): `deleting` at once, ENIs and names gone (their
+    /// addresses free again after the quarantine), `deleted` after the provisioning delay.
+    /// Returns the state the response reports.
     pub fn delete_endpoint(
         &mut self,
         now: Duration,
@@ -318,9 +338,10 @@ impl ControlPlane {
                 current.id, current.state
             )));
         }
+        self.may_commit()?;
         let enis = std::mem::take(&mut self.topology.endpoints[&key].enis);
         for eni in &enis {
-            self.topology.enis.shift_remove(eni);
+            self.remove_eni(eni);
         }
         self.set_state(&key, EndpointState::Deleting);
         self.emit(&key, ConnectionEvent::Delete);
@@ -345,6 +366,7 @@ impl ControlPlane {
                 current.id, current.state
             )));
         }
+        self.may_commit()?;
         self.set_state(&key, EndpointState::Pending);
         self.emit(&key, ConnectionEvent::Accept);
         self.schedule_in(self.provisioning, Transition::Provisioned(key));
@@ -352,7 +374,10 @@ impl ControlPlane {
         Ok(EndpointState::Pending)
     }
 
-    /// The provider (`caller`) rejects an endpoint in `pendingAcceptance` or `available`.
+    /// The provider (`caller`) rejects an endpoint in `pendingAcceptance` or `available`,
+    /// whether it was accepted by the provider or automatically (a service without
+    /// acceptance): AWS's guide says a provider can reject an endpoint "after it has been
+    /// accepted (either manually or automatically) and is in the available state".
     pub fn reject_endpoint(
         &mut self,
         now: Duration,
@@ -371,6 +396,7 @@ impl ControlPlane {
                 current.id, current.state
             )));
         }
+        self.may_commit()?;
         self.set_state(&key, EndpointState::Rejected);
         self.emit(&key, ConnectionEvent::Reject);
         self.changed();
@@ -388,7 +414,9 @@ impl ControlPlane {
         Ok(key)
     }
 
-    /// The endpoint, checked to be one that `caller` may accept or reject.
+    /// The endpoint, checked to be one of `caller`'s services: only a provider accepts
+    /// or rejects, and never for an AWS service. Whether the state allows it is the
+    /// caller's check.
     fn provider_endpoint(&self, caller: &str, endpoint: &str) -> Result<String, ApiError> {
         let key = self.endpoint_key(endpoint)?;
         let current = &self.topology.endpoints[&key];
@@ -400,17 +428,13 @@ impl ControlPlane {
             crate::model::ServiceRef::Aws(_) => None,
         };
         match (service, provider) {
-            (Some(service), Some(provider))
-                if service.acceptance_required && provider == caller =>
-            {
-                Ok(key)
-            }
-            (Some(service), Some(provider)) if provider != caller => Err(not_permitted(format!(
+            (Some(_), Some(provider)) if provider == caller => Ok(key),
+            (Some(service), Some(_)) => Err(not_permitted(format!(
                 "Only the owner of {} can accept or reject its endpoints",
                 service.service_name
             ))),
-            (Some(service), _) => Err(not_permitted(format!(
-                "The service {} does not require acceptance: its endpoints cannot be accepted or rejected",
+            (Some(service), None) => Err(not_permitted(format!(
+                "{} is an AWS service: its endpoints are accepted automatically and cannot be accepted or rejected",
                 service.service_name
             ))),
             (None, _) => Err(not_permitted("The endpoint's service no longer exists")),
@@ -503,7 +527,8 @@ impl ControlPlane {
         Ok(())
     }
 
-    /// The private DNS prerequisites of Part A §3; `except` is the endpoint being modified.
+    /// The private DNS prerequisites of docs/behaviour.md §3; `except` is the endpoint
+    /// being modified.
     fn check_private_dns(
         &self,
         vpc: &str,
@@ -544,16 +569,31 @@ impl ControlPlane {
         Ok(())
     }
 
-    /// Allocates one ENI per subnet, in order.
-    fn attach_subnets(&mut self, key: &str, subnets: &[String]) -> Result<(), ApiError> {
-        for subnet_name in subnets {
-            let subnet = self.topology.subnets[subnet_name].clone();
-            let ip = self.allocator.allocate(&subnet).ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::InvalidParameter,
-                    format!("The subnet {} has no free IPv4 addresses left", subnet.id),
-                )
-            })?;
+    /// The lowest free address of each subnet, in order; changes nothing.
+    /// `InsufficientFreeAddressesInSubnet` when a subnet has none.
+    fn plan_addresses(&self, subnets: &[String]) -> Result<Vec<(String, Ipv4Addr)>, ApiError> {
+        subnets
+            .iter()
+            .map(|name| {
+                let subnet = &self.topology.subnets[name];
+                let ip = self.allocator.lowest_free(subnet, self.now).ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::InsufficientFreeAddressesInSubnet,
+                        format!(
+                            "The subnet {} ({}) has no free IPv4 address for the endpoint's network interface",
+                            subnet.id, subnet.cidr
+                        ),
+                    )
+                })?;
+                Ok((name.clone(), ip))
+            })
+            .collect()
+    }
+
+    /// Creates one ENI per planned `(subnet, address)`, in order. Cannot fail.
+    fn attach(&mut self, key: &str, planned: Vec<(String, Ipv4Addr)>) {
+        for (subnet_name, ip) in planned {
+            self.allocator.take(&subnet_name, ip);
             let eni_key = format!("{key}/{subnet_name}/{}", self.sequence);
             let id = self.fresh_id("eni", &eni_key);
             self.topology.enis.insert(
@@ -566,10 +606,16 @@ impl ControlPlane {
                 },
             );
             let endpoint = &mut self.topology.endpoints[key];
-            endpoint.subnets.push(subnet_name.clone());
+            endpoint.subnets.push(subnet_name);
             endpoint.enis.push(id);
         }
-        Ok(())
+    }
+
+    /// Removes an ENI; its address is free again after the quarantine.
+    fn remove_eni(&mut self, id: &str) {
+        if let Some(eni) = self.topology.enis.shift_remove(id) {
+            self.allocator.release(&eni.subnet, eni.ip, self.now);
+        }
     }
 
     /// A new ID of `prefix` for `key`, redrawn until it is unused.

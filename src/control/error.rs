@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// The EC2 error codes the control plane returns (PRIVATELINK.md Part A §8, Part B §6.1).
+/// The EC2 error codes the control plane returns (docs/behaviour.md §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     /// A parameter breaks a rule: private DNS prerequisites, unsupported AZ, last
@@ -50,6 +50,20 @@ pub enum ErrorCode {
     ExistingVpcEndpointConnections,
     /// A resource ID of no known kind.
     InvalidId,
+    /// A subnet has no free address for an endpoint's network interface.
+    InsufficientFreeAddressesInSubnet,
+    /// The request has no `Action`.
+    MissingAction,
+    /// `Version` names an API version other than 2016-11-15.
+    NoSuchVersion,
+    /// More than 50 filters, or more than 200 values in one filter.
+    FilterLimitExceeded,
+    /// The request is not a well-formed EC2 query (too many parameters, an unreadable body).
+    InvalidQueryParameter,
+    /// The request body is larger than the server accepts (HTTP 413).
+    RequestEntityTooLarge,
+    /// The request body did not arrive in time (HTTP 408).
+    RequestTimeout,
     /// The server failed; not the caller's fault.
     InternalError,
 }
@@ -80,16 +94,26 @@ impl ErrorCode {
             Self::AuthFailure => "AuthFailure",
             Self::ExistingVpcEndpointConnections => "ExistingVpcEndpointConnections",
             Self::InvalidId => "InvalidID",
+            Self::InsufficientFreeAddressesInSubnet => "InsufficientFreeAddressesInSubnet",
+            Self::MissingAction => "MissingAction",
+            Self::NoSuchVersion => "NoSuchVersion",
+            Self::FilterLimitExceeded => "FilterLimitExceeded",
+            Self::InvalidQueryParameter => "InvalidQueryParameter",
+            Self::RequestEntityTooLarge => "RequestEntityTooLarge",
+            Self::RequestTimeout => "RequestTimeout",
             Self::InternalError => "InternalError",
         }
     }
 
     /// The HTTP status EC2 answers with: 412 for a DryRun that would succeed, 401 for
-    /// an unknown access key, 500 for a server fault, 400 for every other error.
+    /// an unknown access key, 413 and 408 for a body too large or too slow, 500 for a
+    /// server fault, 400 for every other error.
     pub fn http_status(self) -> u16 {
         match self {
             Self::DryRunOperation => 412,
             Self::AuthFailure => 401,
+            Self::RequestEntityTooLarge => 413,
+            Self::RequestTimeout => 408,
             Self::InternalError => 500,
             _ => 400,
         }

@@ -16,10 +16,12 @@ pub(super) enum Transition {
 }
 
 impl ControlPlane {
+    /// Schedules `transition` after `delay`; a delay past the end of time (a huge
+    /// `provisioning`) saturates instead of overflowing: it never comes due.
     pub(super) fn schedule_in(&mut self, delay: Duration, transition: Transition) {
         self.sequence += 1;
         self.schedule
-            .insert((self.now + delay, self.sequence), transition);
+            .insert((self.now.saturating_add(delay), self.sequence), transition);
     }
 
     /// Applies a due transition if the endpoint is still in the state it expects: a

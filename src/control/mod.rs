@@ -3,7 +3,7 @@
 //! Sans-IO: each call takes `now` (time since the world started) and nothing here reads
 //! a clock or touches a socket, so `vpcesim run` drives it on simulated time and
 //! `vpcesim serve` on wall time. It reproduces the lifecycle, validation and errors of
-//! PRIVATELINK.md Part A §3, §4, §7 and §8.
+//! docs/behaviour.md §3, §4, §7 and §8.
 
 pub(crate) mod alloc;
 pub mod describe;
@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
+pub use alloc::QUARANTINE;
 pub use endpoint::{CreateEndpoint, ModifyEndpoint};
 pub use error::{ApiError, ErrorCode};
 pub use journal::Touched;
@@ -37,7 +38,7 @@ use crate::model::{Endpoint, IdGen, Topology};
 use alloc::Allocator;
 use lifecycle::Transition;
 
-/// AWS's quota of interface endpoints per VPC (PRIVATELINK.md Part B §4).
+/// AWS's quota of interface endpoints per VPC (docs/behaviour.md §4).
 pub const ENDPOINTS_PER_VPC: usize = 50;
 
 /// The wall-clock instant simulated time 0 stands for in timestamps
@@ -64,6 +65,9 @@ pub struct ControlPlane {
     service_configs: IndexMap<String, ServiceConfig>,
     journal: journal::Journal,
     index: index::Index,
+    /// Set while a call only validates (an API `DryRun`): every change stops at its
+    /// commit point with `DryRunOperation`.
+    validate_only: bool,
 }
 
 impl ControlPlane {
@@ -86,6 +90,31 @@ impl ControlPlane {
             service_configs: IndexMap::new(),
             journal: journal::Journal::default(),
             index,
+            validate_only: false,
+        }
+    }
+
+    /// Runs `f` with commits turned off: every change validates (and plans its
+    /// allocations) as usual, then answers `DryRunOperation` instead of changing
+    /// anything. This is how an API `DryRun` is answered without copying the world.
+    pub fn without_commit<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.validate_only = true;
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        self.validate_only = false;
+        result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+
+    /// The commit point of every change: everything before it only validates and
+    /// plans; after it nothing may fail. Refuses with `DryRunOperation` while
+    /// [`Self::without_commit`] runs.
+    pub(crate) fn may_commit(&self) -> Result<(), ApiError> {
+        if self.validate_only {
+            Err(ApiError::new(
+                ErrorCode::DryRunOperation,
+                "Request would have succeeded, but DryRun flag is set.",
+            ))
+        } else {
+            Ok(())
         }
     }
 
@@ -146,6 +175,7 @@ impl ControlPlane {
     ) -> Result<(), ApiError> {
         self.advance(now);
         let key = self.vpc_key(vpc)?;
+        self.may_commit()?;
         let vpc = &mut self.topology.vpcs[&key];
         if let Some(on) = dns_support {
             vpc.dns_support = on;
@@ -167,12 +197,14 @@ impl ControlPlane {
         egress: Option<Vec<crate::model::SgRule>>,
     ) -> Result<(), ApiError> {
         self.advance(now);
-        let group = self.topology.security_groups.get_mut(key).ok_or_else(|| {
-            ApiError::new(
+        if !self.topology.security_groups.contains_key(key) {
+            return Err(ApiError::new(
                 ErrorCode::InvalidGroupNotFound,
                 format!("The security group '{key}' does not exist"),
-            )
-        })?;
+            ));
+        }
+        self.may_commit()?;
+        let group = &mut self.topology.security_groups[key];
         if let Some(rules) = ingress {
             group.ingress = rules;
         }
@@ -192,12 +224,14 @@ impl ControlPlane {
         outbound: Option<Vec<crate::model::NaclEntry>>,
     ) -> Result<(), ApiError> {
         self.advance(now);
-        let nacl = self.topology.nacls.get_mut(key).ok_or_else(|| {
-            ApiError::new(
+        if !self.topology.nacls.contains_key(key) {
+            return Err(ApiError::new(
                 ErrorCode::InvalidParameterValue,
                 format!("The network ACL '{key}' does not exist"),
-            )
-        })?;
+            ));
+        }
+        self.may_commit()?;
+        let nacl = &mut self.topology.nacls[key];
         if let Some(mut entries) = inbound {
             entries.sort_by_key(|e| e.rule);
             nacl.inbound = entries;
@@ -210,10 +244,14 @@ impl ControlPlane {
         Ok(())
     }
 
-    /// The ISO 8601 timestamp (with milliseconds, as EC2 prints) of simulated time `at`.
+    /// The ISO 8601 timestamp (with milliseconds, as EC2 prints) of simulated time `at`,
+    /// at most 9999-12-31T23:59:59.999Z (a huge simulated time does not overflow).
     pub fn timestamp(&self, at: Duration) -> String {
-        let instant = std::time::UNIX_EPOCH + Duration::from_secs(self.epoch_unix) + at;
-        humantime::format_rfc3339_millis(instant).to_string()
+        const LAST: Duration = Duration::from_millis(253_402_300_799_999);
+        let since_unix = Duration::from_secs(self.epoch_unix)
+            .saturating_add(at)
+            .min(LAST);
+        humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + since_unix).to_string()
     }
 
     fn changed(&mut self) {

@@ -1,5 +1,5 @@
 //! Connection notifications as the EC2 API manages them: create on behalf of a caller,
-//! modify, delete, and list what a caller owns (PRIVATELINK.md Part B §3).
+//! modify, delete, and list what a caller owns (docs/behaviour.md §7).
 //!
 //! A notification belongs to whoever owns what it watches: the endpoint's owner for an
 //! endpoint notification, the provider for a service notification.
@@ -135,6 +135,7 @@ impl ControlPlane {
                 "ConnectionEvents must name at least one event",
             ));
         }
+        self.may_commit()?;
         let notification = &mut self.topology.notifications[id];
         if let Some(topic) = topic {
             notification.topic = topic.to_string();
@@ -155,6 +156,7 @@ impl ControlPlane {
     ) -> Result<(), ApiError> {
         self.advance(now);
         self.owned_notification(caller, id)?;
+        self.may_commit()?;
         self.topology.notifications.shift_remove(id);
         self.changed();
         Ok(())

@@ -1,4 +1,4 @@
-//! Connection notifications (Part A §7): events delivered to SNS topics.
+//! Connection notifications (docs/behaviour.md §7): events delivered to SNS topics.
 //!
 //! AWS does not document the message body; the JSON shape here is vpcesim's own.
 
@@ -61,6 +61,7 @@ impl ControlPlane {
                 "ConnectionEvents must name at least one event",
             ));
         }
+        self.may_commit()?;
         let id = self.fresh_id("vpce-nfn", topic);
         let notification = Notification {
             id: id.clone(),

@@ -1,5 +1,5 @@
 //! The provider's side through the API: endpoint service configurations (create,
-//! modify, delete, list) and the connections to them (PRIVATELINK.md Part B §6.5).
+//! modify, delete, list) and the connections to them.
 //!
 //! A service configuration created through the API becomes an [`EndpointService`] named
 //! by its ID and owned by the caller, in every AZ of the caller's account. Its load
@@ -105,6 +105,7 @@ impl ControlPlane {
         if let Some(name) = &request.private_dns_name {
             check_domain(name)?;
         }
+        self.may_commit()?;
         let id = self.fresh_id("vpce-svc", "");
         let service = EndpointService {
             name: id.clone(),
@@ -171,6 +172,7 @@ impl ControlPlane {
                 "A service configuration needs at least one Network Load Balancer ARN",
             ));
         }
+        self.may_commit()?;
         let service = &mut self.topology.services[&key];
         if let Some(on) = request.acceptance_required {
             service.acceptance_required = on;
@@ -207,6 +209,7 @@ impl ControlPlane {
                 format!("Service {service_id} has existing VPC endpoint connections"),
             ));
         }
+        self.may_commit()?;
         self.topology.services.shift_remove(&key);
         self.service_configs.shift_remove(&key);
         self.topology.notifications.retain(

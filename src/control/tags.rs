@@ -43,15 +43,8 @@ impl ControlPlane {
         if tags.is_empty() {
             return Err(missing("Tag"));
         }
-        for (key, _) in tags {
-            if key.is_empty() || key.len() > 128 || key.starts_with("aws:") {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidParameterValue,
-                    format!(
-                        "Tag key '{key}' is empty, longer than 128 characters or starts with aws:"
-                    ),
-                ));
-            }
+        for (key, value) in tags {
+            check_tag(key, value)?;
         }
         let homes = resources
             .iter()
@@ -69,6 +62,7 @@ impl ControlPlane {
                 ));
             }
         }
+        self.may_commit()?;
         for (id, home) in resources.iter().zip(homes) {
             let target = match home {
                 Home::Endpoint(key) => &mut self.topology.endpoints[&key].tags,
@@ -99,6 +93,7 @@ impl ControlPlane {
             .iter()
             .map(|r| self.tag_home(caller, r))
             .collect::<Result<Vec<_>, _>>()?;
+        self.may_commit()?;
         for (id, home) in resources.iter().zip(homes) {
             let target = match home {
                 Home::Endpoint(key) => &mut self.topology.endpoints[&key].tags,
@@ -189,6 +184,45 @@ impl ControlPlane {
     }
 }
 
+/// A tag AWS accepts: a key of 1 to 128 characters not starting with `aws:`, a value
+/// of at most 256, neither with a control character (tab and newline aside) nor
+/// U+FFFE/U+FFFF, which no XML document can carry.
+pub(crate) fn check_tag(key: &str, value: &str) -> Result<(), ApiError> {
+    let bad = |message: String| ApiError::new(ErrorCode::InvalidParameterValue, message);
+    let shown = |text: &str| -> String {
+        text.chars()
+            .map(|c| if is_allowed(c) { c } else { '\u{FFFD}' })
+            .collect()
+    };
+    let key_chars = key.chars().count();
+    if key_chars == 0 || key_chars > 128 || key.starts_with("aws:") {
+        return Err(bad(format!(
+            "Tag key '{}' is empty, longer than 128 characters or starts with aws:",
+            shown(key)
+        )));
+    }
+    if value.chars().count() > 256 {
+        return Err(bad(format!(
+            "The value of tag '{}' is longer than 256 characters",
+            shown(key)
+        )));
+    }
+    for (what, text) in [("key", key), ("value", value)] {
+        if let Some((at, c)) = text.chars().enumerate().find(|(_, c)| !is_allowed(*c)) {
+            return Err(bad(format!(
+                "The tag {what} '{}' has a character that is not allowed (U+{:04X}) at position {at}",
+                shown(text),
+                u32::from(c)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn is_allowed(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\u{20}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
 fn missing(name: &str) -> ApiError {
     ApiError::new(
         ErrorCode::MissingParameter,
@@ -273,5 +307,30 @@ mod tests {
             code(cp.create_tags(Duration::ZERO, "c", &[], &tags)),
             ErrorCode::MissingParameter
         );
+        for (k, v) in [
+            ("k", "a\u{0}"),
+            ("k\u{1}", "v"),
+            ("k", "\u{FFFE}"),
+            ("k", "\r"),
+        ] {
+            assert_eq!(
+                code(cp.create_tags(
+                    Duration::ZERO,
+                    "c",
+                    std::slice::from_ref(&ep),
+                    &pairs(&[(k, v)])
+                )),
+                ErrorCode::InvalidParameterValue,
+                "{k:?}={v:?}"
+            );
+        }
+        assert!(cp.tags_of(&ep).is_empty(), "nothing stored");
+        cp.create_tags(
+            Duration::ZERO,
+            "c",
+            std::slice::from_ref(&ep),
+            &pairs(&[("k", "tab\tnewline\nunicode é")]),
+        )
+        .unwrap();
     }
 }

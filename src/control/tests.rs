@@ -197,7 +197,7 @@ fn acceptance_lifecycle_and_reject_rules() {
 }
 
 #[test]
-fn accept_or_reject_without_acceptance_is_not_permitted() {
+fn accept_without_acceptance_is_not_permitted_reject_once_available_is() {
     let mut c = world(PROVIDER);
     c.create_endpoint(Duration::ZERO, "default", &req("k", KINESIS, &["a"]))
         .unwrap();
@@ -206,13 +206,38 @@ fn accept_or_reject_without_acceptance_is_not_permitted() {
     for ep in ["k", "o"] {
         assert_eq!(
             code(c.accept_endpoint(SECONDS, "default", ep)),
-            ErrorCode::OperationNotPermitted
-        );
-        assert_eq!(
-            code(c.reject_endpoint(SECONDS, "default", ep)),
-            ErrorCode::OperationNotPermitted
+            ErrorCode::OperationNotPermitted,
+            "{ep}: accepted automatically already"
         );
     }
+    assert_eq!(
+        code(c.reject_endpoint(SECONDS, "default", "k")),
+        ErrorCode::OperationNotPermitted,
+        "an AWS service has no provider to reject"
+    );
+    assert_eq!(c.topology().endpoints["o"].state, EndpointState::Available);
+    assert_eq!(
+        c.reject_endpoint(SECONDS, "default", "o"),
+        Ok(EndpointState::Rejected),
+        "the provider rejects an endpoint it accepted automatically once it is available"
+    );
+}
+
+#[test]
+fn a_reject_of_an_automatically_accepted_endpoint_waits_for_available() {
+    let mut c = world_with_provisioning(PROVIDER, "1s");
+    c.create_endpoint(Duration::ZERO, "default", &req("o", "open", &["a"]))
+        .unwrap();
+    assert_eq!(
+        code(c.reject_endpoint(Duration::ZERO, "default", "o")),
+        ErrorCode::OperationNotPermitted,
+        "not while pending"
+    );
+    c.advance(SECONDS);
+    assert_eq!(
+        c.reject_endpoint(SECONDS, "default", "o"),
+        Ok(EndpointState::Rejected)
+    );
 }
 
 #[test]
@@ -629,7 +654,7 @@ fn same_file_gives_same_ids_and_addresses() {
 }
 
 #[test]
-fn addresses_lowest_free_first_instances_before_enis_never_reused() {
+fn addresses_lowest_free_first_instances_before_enis_reused_after_quarantine() {
     let mut c = world("");
     // The instance `web` took 10.0.1.4.
     assert_eq!(c.topology().instances["web"].ip, Ipv4Addr::new(10, 0, 1, 4));
@@ -648,8 +673,190 @@ fn addresses_lowest_free_first_instances_before_enis_never_reused() {
     assert_eq!(
         c.topology().enis[&ep.enis[0]].ip,
         Ipv4Addr::new(10, 0, 1, 6),
-        "10.0.1.5 was freed but is not reused"
+        "10.0.1.5 was freed but is in quarantine"
     );
+    let ep = c
+        .create_endpoint(SECONDS + QUARANTINE, "default", &req("k3", KINESIS, &["a"]))
+        .unwrap();
+    assert_eq!(
+        c.topology().enis[&ep.enis[0]].ip,
+        Ipv4Addr::new(10, 0, 1, 5),
+        "after the quarantine the lowest free address is reused"
+    );
+}
+
+/// A subnet with 11 usable addresses (a /28 less AWS's five).
+const TINY: &str = r#"
+[subnets.tiny]
+vpc = "main"
+cidr = "10.0.9.0/28"
+az = "us-east-1c"
+"#;
+
+/// Fills `tiny` with eleven endpoints `t0`..`t10`.
+fn fill_tiny(c: &mut ControlPlane) {
+    for i in 0..11 {
+        c.create_endpoint(
+            Duration::ZERO,
+            "default",
+            &req(&format!("t{i}"), KINESIS, &["tiny"]),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn a_create_in_a_full_subnet_leaves_nothing_behind() {
+    let mut c = world(TINY);
+    fill_tiny(&mut c);
+    c.advance(SECONDS);
+    let (endpoints, enis, generation) = (
+        c.topology().endpoints.len(),
+        c.topology().enis.len(),
+        c.generation(),
+    );
+    let err = c
+        .create_endpoint(SECONDS, "default", &req("late", KINESIS, &["a", "tiny"]))
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InsufficientFreeAddressesInSubnet);
+    assert!(err.message.contains("10.0.9.0/28"), "{}", err.message);
+    assert_eq!(c.topology().endpoints.len(), endpoints, "no endpoint");
+    assert_eq!(c.topology().enis.len(), enis, "no ENI, not even in `a`");
+    assert_eq!(c.generation(), generation, "nothing changed");
+    // No quota used: the VPC still takes its 50 endpoints.
+    for i in 11..ENDPOINTS_PER_VPC {
+        c.create_endpoint(SECONDS, "default", &req(&format!("e{i}"), KINESIS, &["a"]))
+            .unwrap();
+    }
+    // The name was never taken.
+    assert_eq!(
+        code(c.create_endpoint(SECONDS, "default", &req("late", KINESIS, &["a"]))),
+        ErrorCode::VpcEndpointLimitExceeded
+    );
+}
+
+#[test]
+fn modify_that_adds_and_removes_the_same_full_subnet_leaves_the_endpoint_unchanged() {
+    let mut c = world(TINY);
+    fill_tiny(&mut c);
+    c.advance(SECONDS);
+    let before = c.topology().endpoints["t0"].clone();
+    let enis = c.topology().enis.clone();
+    let err = c
+        .modify_endpoint(
+            SECONDS,
+            "default",
+            "t0",
+            &ModifyEndpoint {
+                add_subnets: vec!["tiny".into(), "b".into()],
+                remove_subnets: vec!["tiny".into()],
+                ..ModifyEndpoint::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InsufficientFreeAddressesInSubnet);
+    assert_eq!(c.topology().endpoints["t0"], before);
+    assert_eq!(c.topology().enis, enis);
+    assert_eq!(before.state, EndpointState::Available);
+}
+
+#[test]
+fn churn_does_not_exhaust_a_subnet() {
+    let mut c = world(TINY);
+    fill_tiny(&mut c);
+    let mut live: Vec<String> = (0..11).map(|i| format!("t{i}")).collect();
+    for round in 1..=3u32 {
+        let at = QUARANTINE * (2 * round - 1);
+        for name in &live {
+            c.delete_endpoint(at, "default", name).unwrap();
+        }
+        assert_eq!(
+            code(c.create_endpoint(
+                at,
+                "default",
+                &req(&format!("early{round}"), KINESIS, &["tiny"])
+            )),
+            ErrorCode::InsufficientFreeAddressesInSubnet,
+            "freed addresses wait out the quarantine"
+        );
+        let later = at + QUARANTINE;
+        live = (0..11).map(|i| format!("r{round}-{i}")).collect();
+        for name in &live {
+            c.create_endpoint(later, "default", &req(name, KINESIS, &["tiny"]))
+                .unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_huge_provisioning_delay_never_comes_due_and_never_panics() {
+    let mut c = world_with_provisioning("", "18446744073709551615s");
+    c.create_endpoint(Duration::ZERO, "default", &req("k", KINESIS, &["a"]))
+        .unwrap();
+    c.create_endpoint(SECONDS, "default", &req("k2", KINESIS, &["b"]))
+        .unwrap();
+    c.advance(Duration::MAX);
+    assert_eq!(c.topology().endpoints["k"].state, EndpointState::Available);
+    c.delete_endpoint(Duration::MAX, "default", "k").unwrap();
+    c.advance(Duration::MAX);
+    assert_eq!(c.timestamp(Duration::MAX), "9999-12-31T23:59:59.999Z");
+}
+
+#[test]
+fn without_commit_validates_and_changes_nothing() {
+    let mut c = world(PROVIDER);
+    let mut twin = world(PROVIDER);
+    for w in [&mut c, &mut twin] {
+        w.create_endpoint(Duration::ZERO, "default", &req("k", KINESIS, &["a"]))
+            .unwrap();
+    }
+    c.advance(SECONDS);
+    let generation = c.generation();
+    let before = c.topology().clone();
+    c.without_commit(|c| {
+        let dry = |r: Result<(), ApiError>| r.unwrap_err().code;
+        assert_eq!(
+            dry(c
+                .create_endpoint(SECONDS, "default", &req("n", STS, &["a"]))
+                .map(|_| ())),
+            ErrorCode::DryRunOperation
+        );
+        assert_eq!(
+            dry(c
+                .create_endpoint(SECONDS, "default", &req("n", STS, &["nope"]))
+                .map(|_| ())),
+            ErrorCode::InvalidSubnetIdNotFound,
+            "validation still runs"
+        );
+        let add_b = ModifyEndpoint {
+            add_subnets: vec!["b".into()],
+            ..ModifyEndpoint::default()
+        };
+        assert_eq!(
+            dry(c.modify_endpoint(SECONDS, "default", "k", &add_b)),
+            ErrorCode::DryRunOperation
+        );
+        assert_eq!(
+            dry(c.delete_endpoint(SECONDS, "default", "k").map(|_| ())),
+            ErrorCode::DryRunOperation
+        );
+        let id = c.topology().endpoints["k"].id.clone();
+        assert_eq!(
+            dry(c.create_tags(SECONDS, "default", &[id], &[("a".into(), "b".into())])),
+            ErrorCode::DryRunOperation
+        );
+    });
+    assert_eq!(c.generation(), generation);
+    assert_eq!(c.topology().endpoints, before.endpoints);
+    assert_eq!(c.topology().enis, before.enis);
+    // The dry run drew no IDs: the next create gets the same IDs as in a twin world.
+    let ours = c
+        .create_endpoint(SECONDS, "default", &req("n", STS, &["b"]))
+        .unwrap();
+    let theirs = twin
+        .create_endpoint(SECONDS, "default", &req("n", STS, &["b"]))
+        .unwrap();
+    assert_eq!((ours.id, ours.enis), (theirs.id, theirs.enis));
 }
 
 #[test]

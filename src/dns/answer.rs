@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 use super::name::{read_qname, wire_len};
 use super::view::{Data, Found, Layers};
 
-/// TTL of every record and of negative answers (PRIVATELINK.md Part A §2).
+/// TTL of every record and of negative answers (docs/behaviour.md §2).
 pub const TTL: u32 = 60;
 /// The SOA's primary server: the name Route 53 private hosted zones show.
 pub const SOA_MNAME: &str = "ns-1536.awsdns-00.co.uk";

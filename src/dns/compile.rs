@@ -434,7 +434,7 @@ fn count_ents(ents: &mut FxMap<Box<[u8]>, u32>, fp: &EndpointFp, delta: i32) {
     }
 }
 
-/// Whether the endpoint's private names answer inside its VPC (PRIVATELINK.md Part A §3).
+/// Whether the endpoint's private names answer inside its VPC (docs/behaviour.md §3).
 fn private_active(vpc: &Vpc, fp: &EndpointFp) -> bool {
     fp.state == EndpointState::Available
         && fp.private_dns

@@ -1,5 +1,5 @@
 //! Private DNS: compiled, immutable answers per view, one view per VPC resolver plus the
-//! public view that on-premises hosts use (PRIVATELINK.md Part A §1-§4).
+//! public view that on-premises hosts use (docs/behaviour.md §1-§4).
 //!
 //! - [`DnsSnapshot`] is built from the control plane ([`DnsSnapshot::compile`], or
 //!   [`DnsSnapshot::update`] that rebuilds only what a change touched) and answers wire

@@ -87,10 +87,26 @@ impl std::fmt::Debug for DnsServer {
     }
 }
 
+/// Why the DNS server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listener's address cannot be bound (for UDP or for TCP).
+    #[error("cannot bind UDP and TCP on {addr}: {source}")]
+    Bind {
+        /// The listener's address, as configured.
+        addr: SocketAddr,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A socket or a thread could not be set up.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
 impl DnsServer {
     /// Binds every listener and starts serving `handle`'s snapshots. Must run inside a
     /// tokio runtime (TCP and forwarding are tasks; UDP has its own threads).
-    pub async fn start(handle: Arc<DnsHandle>, config: Config) -> io::Result<Self> {
+    pub async fn start(handle: Arc<DnsHandle>, config: Config) -> Result<Self, StartError> {
         let stop = Arc::new(AtomicBool::new(false));
         let (stop_tcp, tcp_stopped) = watch::channel(false);
         let (upstream, forwarder) = match config.upstream {
@@ -109,7 +125,12 @@ impl DnsServer {
             forwarder,
         };
         for listener in &config.listeners {
-            let (udp, tcp) = bind_pair(listener.addr).await?;
+            let (udp, tcp) = bind_pair(listener.addr)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: listener.addr,
+                    source,
+                })?;
             let udp = Arc::new(udp);
             let addr = udp.local_addr()?;
             let context = Arc::new(TcpContext {

@@ -58,7 +58,7 @@ pub(crate) struct Node {
 pub(crate) struct VpceName {
     /// The endpoint's ENI addresses (all of them for the regional name, in subnet order).
     pub(crate) data: Data,
-    /// S3: every name below answers as this one (PRIVATELINK.md Part A §1).
+    /// S3: every name below answers as this one (docs/behaviour.md §1).
     pub(crate) subtree: bool,
 }
 

@@ -8,15 +8,18 @@
 //! both ways, plus 4 for the handshake and close, and `bytes` adds 52 bytes of headers per
 //! packet; a rejected flow is one SYN of 60 bytes. With reasons on, five fields follow
 //! (`kind direction name rule subnet` of the verdict, `-` when empty), which AWS's flow
-//! logs cannot tell.
+//! logs cannot tell. The queue to the writer is bounded; records it had to drop are
+//! counted, marked in the file by a `SKIPDATA` record and logged.
 
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::policy::BlockedBy;
 
@@ -115,40 +118,146 @@ impl FlowRecord {
     }
 }
 
+/// The records the flow log's queue holds by default before it drops new ones.
+pub(crate) const DEFAULT_QUEUE: usize = 65_536;
+
+/// What the writer thread is sent.
+enum Message {
+    Record(FlowRecord),
+    /// Write what came before, flush, stop, and say so.
+    Finish(mpsc::Sender<()>),
+}
+
 /// A flow log file, written by a thread of its own so that no flow waits on the disk.
+///
+/// The queue to the writer is bounded: when the disk cannot keep up, new records are
+/// dropped and counted, and the writer then writes a record with log status `SKIPDATA`
+/// (AWS's status for "records were skipped") and logs how many, so that a gap is never
+/// silent.
 #[derive(Debug, Clone)]
 pub struct FlowLog {
-    tx: mpsc::Sender<FlowRecord>,
+    tx: mpsc::SyncSender<Message>,
+    dropped: Arc<AtomicU64>,
+    writer: Arc<Mutex<Option<thread::JoinHandle<()>>>>,
 }
 
 impl FlowLog {
-    /// Creates (truncates) `path` and starts its writer; `reasons` adds the verdict fields.
-    pub fn create(path: &Path, reasons: bool) -> std::io::Result<Self> {
+    /// Creates (truncates) `path` and starts its writer, with a queue of `queue` records;
+    /// `reasons` adds the verdict fields.
+    pub fn create(path: &Path, reasons: bool, queue: usize) -> std::io::Result<Self> {
         let file = File::create(path)?;
-        let (tx, rx) = mpsc::channel::<FlowRecord>();
-        thread::Builder::new()
-            .name("flow-log".into())
-            .spawn(move || {
-                let mut out = BufWriter::new(file);
-                // Ends when every sender is gone.
-                while let Ok(record) = rx.recv() {
-                    let mut ok = writeln!(out, "{}", record.line(reasons)).is_ok();
-                    while let Ok(more) = rx.try_recv() {
-                        ok &= writeln!(out, "{}", more.line(reasons)).is_ok();
-                    }
-                    if !ok || out.flush().is_err() {
-                        tracing::warn!("cannot write the flow log");
-                    }
-                }
-            })?;
-        Ok(Self { tx })
+        Self::to_writer(Box::new(file), reasons, queue)
     }
 
-    /// Queues one record; it reaches the file at once.
-    pub fn write(&self, record: FlowRecord) {
-        // The writer only stops when the log is dropped.
-        let _ = self.tx.send(record);
+    /// A flow log written to `out`.
+    fn to_writer(out: Box<dyn Write + Send>, reasons: bool, queue: usize) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::sync_channel::<Message>(queue);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&dropped);
+        let writer = thread::Builder::new()
+            .name("flow-log".into())
+            .spawn(move || write_records(&rx, BufWriter::new(out), reasons, &counted))?;
+        Ok(Self {
+            tx,
+            dropped,
+            writer: Arc::new(Mutex::new(Some(writer))),
+        })
     }
+
+    /// Queues one record; it reaches the file at once, unless the queue is full (then it
+    /// is dropped and counted).
+    pub fn write(&self, record: FlowRecord) {
+        if self.tx.try_send(Message::Record(record)).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Records dropped so far because the queue was full (or the log finished).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Writes every queued record, flushes the file and stops the writer (at shutdown);
+    /// records written after this are dropped and counted.
+    pub fn finish(&self) {
+        let (done_tx, done_rx) = mpsc::channel();
+        if self.tx.send(Message::Finish(done_tx)).is_ok() {
+            let _ = done_rx.recv();
+        }
+        let writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(writer) = writer {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// The writer thread: writes records as they come, in batches, flushing after each;
+/// notes drops with a `SKIPDATA` record. Ends at [`Message::Finish`] or when every
+/// sender is gone.
+fn write_records(
+    rx: &mpsc::Receiver<Message>,
+    mut out: BufWriter<Box<dyn Write + Send>>,
+    reasons: bool,
+    dropped: &AtomicU64,
+) {
+    let mut reported = 0;
+    let mut window_start = unix_now();
+    let mut finished = None;
+    while finished.is_none() {
+        let Ok(first) = rx.recv() else { break };
+        let mut ok = true;
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Record(record) => {
+                    ok &= writeln!(out, "{}", record.line(reasons)).is_ok();
+                }
+                Message::Finish(done) => {
+                    finished = Some(done);
+                    break;
+                }
+            }
+            next = rx.try_recv().ok();
+        }
+        let total = dropped.load(Ordering::Relaxed);
+        if total > reported {
+            let now = unix_now();
+            ok &= writeln!(out, "{}", skipdata_line(window_start, now, reasons)).is_ok();
+            tracing::warn!(
+                dropped = total - reported,
+                total,
+                "the flow log's queue was full: records dropped (a SKIPDATA record marks the gap)"
+            );
+            reported = total;
+            window_start = now;
+        }
+        if !ok || out.flush().is_err() {
+            tracing::warn!("cannot write the flow log");
+        }
+    }
+    if let Some(done) = finished {
+        let _ = done.send(());
+    }
+}
+
+/// A record saying that records between `start` and `end` were skipped, as AWS writes it
+/// (`SKIPDATA`, every flow field `-`).
+fn skipdata_line(start: u64, end: u64, reasons: bool) -> String {
+    let mut line = format!("2 - - - - - - - - - {start} {end} - SKIPDATA");
+    if reasons {
+        line.push_str(" - - - - -");
+    }
+    line
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
@@ -212,7 +321,7 @@ mod tests {
     fn records_reach_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("flows.log");
-        let log = FlowLog::create(&path, false).unwrap();
+        let log = FlowLog::create(&path, false, DEFAULT_QUEUE).unwrap();
         log.write(record(FlowAction::Accept));
         log.write(record(FlowAction::Accept));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
@@ -227,5 +336,91 @@ mod tests {
             );
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+    }
+
+    /// A sink whose writes block until the test opens the gate.
+    struct Gated {
+        open: Arc<(Mutex<bool>, std::sync::Condvar)>,
+        entered: Arc<AtomicU64>,
+        out: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Write for Gated {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.entered.fetch_add(1, Ordering::SeqCst);
+            let (lock, cvar) = &*self.open;
+            let mut open = lock.lock().unwrap();
+            while !*open {
+                open = cvar.wait(open).unwrap();
+            }
+            self.out.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_full_queue_drops_counts_and_marks_the_gap_then_finish_writes_the_rest() {
+        let open = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let entered = Arc::new(AtomicU64::new(0));
+        let sink = Gated {
+            open: Arc::clone(&open),
+            entered: Arc::clone(&entered),
+            out: Arc::clone(&out),
+        };
+        let log = FlowLog::to_writer(Box::new(sink), false, 4).unwrap();
+        // The writer takes the first record and blocks on the gate writing it out.
+        log.write(record(FlowAction::Accept));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while entered.load(Ordering::SeqCst) == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the writer never wrote"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        // The queue holds 4 more; the other 15 are dropped, not waited for.
+        for _ in 0..19 {
+            log.write(record(FlowAction::Accept));
+        }
+        let dropped = log.dropped();
+        assert_eq!(dropped, 15);
+        {
+            let (lock, cvar) = &*open;
+            *lock.lock().unwrap() = true;
+            cvar.notify_all();
+        }
+        log.finish();
+        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+        let records = text.lines().filter(|l| l.ends_with("ACCEPT OK")).count();
+        assert_eq!(records as u64 + dropped, 20, "{text}");
+        let skip: Vec<&str> = text
+            .lines()
+            .filter(|l| l.ends_with(" - SKIPDATA"))
+            .collect();
+        assert_eq!(skip.len(), 1, "{text}");
+        assert!(skip[0].starts_with("2 - - - - - - - - - "), "{text}");
+        assert_eq!(skip[0].split(' ').count(), 14);
+        // After finish, records are counted as dropped, not lost silently.
+        log.write(record(FlowAction::Accept));
+        assert_eq!(log.dropped(), dropped + 1);
+    }
+
+    #[test]
+    fn finish_flushes_every_record_queued_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flows.log");
+        let log = FlowLog::create(&path, true, DEFAULT_QUEUE).unwrap();
+        for _ in 0..201 {
+            log.write(record(FlowAction::Accept));
+        }
+        log.finish();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 201);
+        assert_eq!(log.dropped(), 0);
     }
 }

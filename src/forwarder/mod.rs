@@ -18,6 +18,8 @@
 
 mod backend;
 mod flowlog;
+mod limits;
+mod notice;
 mod pacing;
 mod relay;
 mod server;
@@ -29,7 +31,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 pub use flowlog::{FlowAction, FlowLog, FlowRecord, MSS};
 pub use server::{
-    ForwardConfig, ForwardContext, ForwardOptions, Forwarder, Forwarders, run_forwarders,
+    ForwardConfig, ForwardContext, ForwardOptions, ForwardStats, Forwarder, Forwarders,
+    run_forwarders,
 };
 pub use source::SOURCES;
 pub use spec::{ForwardSpec, SpecError};

@@ -1,25 +1,32 @@
-//! Listening, deciding, relaying or holding, and applying new policies to live flows.
+//! Listening, deciding, relaying or holding, and applying new policies to live flows;
+//! the bounds on what clients can make it hold; stopping with a record for every flow.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
+use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::backend;
-use super::flowlog::{FlowAction, FlowLog, FlowRecord};
+use super::flowlog::{self, FlowAction, FlowLog, FlowRecord};
+use super::limits::{Budget, HeldSet, OwnedPermit, SharedBudget};
+use super::limits::{descriptor_budget, descriptor_limit};
+use super::notice::RateLimit;
 use super::pacing::Meters;
-use super::relay::{Counters, Ended, Pacers, relay};
+use super::relay::{Bounds, Counters, Ended, Pacers, relay};
 use super::source::LoopbackSources;
 use super::{ForwardError, ForwardSpec, HostResolver};
-use crate::model::Bandwidth;
+use crate::model::{Backend, Bandwidth};
 use crate::policy::{
     BlockedBy, FlowDirection, FlowKey, Initiator, PolicySnapshot, Proto, Verdict, ephemeral_port,
 };
@@ -32,17 +39,69 @@ pub struct ForwardOptions {
     /// relays about twice as fast as 8 KiB on loopback; 1 MiB 15.6 Gbit/s against 13.3
     /// for 256 KiB and 12.5 for 128 KiB (same run, iperf3, one stream).
     pub buffer_size: usize,
+    /// The bytes that every flow's buffers together may grow by past their first 16 KiB
+    /// a direction. Growth that does not fit is skipped (the flow keeps its smaller
+    /// buffer), so a client that writes and never reads costs a fixed amount.
+    pub buffer_budget: usize,
     /// How long a dropped (or cut) connection is held silent before it is closed.
     pub hold: Duration,
+    /// The most connections one listener has open (relayed or held); more are reset.
+    pub max_connections: usize,
+    /// The most dropped connections held silent in the whole process; past it the
+    /// oldest is closed.
+    pub max_held: usize,
+    /// Descriptors the forwarder leaves to the rest of the process (DNS, the API, the
+    /// flow log): its sockets take at most the `RLIMIT_NOFILE` limit less this (at
+    /// least half the limit). Past it the oldest held connection is closed, else the new
+    /// connection is reset.
+    pub fd_reserve: usize,
+    /// How long an established flow may move no bytes before both sides get a reset.
+    pub idle_timeout: Duration,
+    /// The records the flow log queues before it drops (and counts) new ones.
+    pub flow_log_queue: usize,
+    /// The most lines a second logged for dropped flows (and, apart, for refused
+    /// connections); the rest are summed up in one line a second.
+    pub drop_log_rate: u32,
+}
+
+impl ForwardOptions {
+    /// AWS PrivateLink's idle timeout for TCP flows: 350 seconds.
+    pub const AWS_IDLE_TIMEOUT: Duration = Duration::from_secs(350);
 }
 
 impl Default for ForwardOptions {
     fn default() -> Self {
         Self {
             buffer_size: 1024 * 1024,
+            buffer_budget: 128 * 1024 * 1024,
             hold: Duration::from_secs(120),
+            max_connections: 10_000,
+            max_held: 4_096,
+            fd_reserve: 256,
+            idle_timeout: Self::AWS_IDLE_TIMEOUT,
+            flow_log_queue: flowlog::DEFAULT_QUEUE,
+            drop_log_rate: 20,
         }
     }
+}
+
+/// What the forwarder's bounds did so far, and what they hold now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ForwardStats {
+    /// Connections reset at once: a listener at its limit, or no descriptor left.
+    pub refused: u64,
+    /// Held connections closed to make room for newer ones.
+    pub evicted: u64,
+    /// Dropped connections held silent now.
+    pub held: usize,
+    /// Flows reset after the idle timeout.
+    pub idle_resets: u64,
+    /// Bytes that flows' buffers have grown by, now.
+    pub buffer_bytes: usize,
+    /// Descriptors the forwarder's sockets take now.
+    pub descriptors: usize,
+    /// Flow log records dropped because the queue was full.
+    pub flow_log_dropped: u64,
 }
 
 /// Everything `serve` needs to start the forwarders.
@@ -81,6 +140,20 @@ struct Shared {
     /// Where connections to loopback backends leave from.
     sources: LoopbackSources,
     options: ForwardOptions,
+    /// Descriptors the forwarder's sockets may take.
+    descriptors: SharedBudget,
+    /// Growth of flows' buffers.
+    buffers: Budget,
+    held: HeldSet,
+    refused: AtomicU64,
+    idle_resets: AtomicU64,
+    drop_notices: RateLimit,
+    refuse_notices: RateLimit,
+    notices_started: AtomicBool,
+    /// Cancelled at shutdown: accept loops and flows end.
+    stop: CancellationToken,
+    /// Every accept loop and flow task, so that shutdown can wait for them.
+    tasks: TaskTracker,
 }
 
 /// What one `--forward` keeps between connections.
@@ -90,6 +163,8 @@ struct ListenerState {
     ports: Arc<AtomicU64>,
     /// HOST resolved through FROM's view, and the generation it was resolved under.
     resolved: ArcSwapOption<(u64, Option<Ipv4Addr>)>,
+    /// This listener's open connections.
+    connections: SharedBudget,
 }
 
 impl ListenerState {
@@ -145,9 +220,63 @@ impl ForwardContext {
                 ports: Mutex::new(HashMap::new()),
                 flow_log,
                 sources: LoopbackSources::default(),
+                descriptors: Arc::new(Budget::new(descriptor_budget(
+                    descriptor_limit(),
+                    options.fd_reserve,
+                ))),
+                buffers: Budget::new(options.buffer_budget),
+                held: HeldSet::new(options.max_held),
+                refused: AtomicU64::new(0),
+                idle_resets: AtomicU64::new(0),
+                drop_notices: RateLimit::new(options.drop_log_rate, Instant::now()),
+                refuse_notices: RateLimit::new(options.drop_log_rate, Instant::now()),
+                notices_started: AtomicBool::new(false),
+                stop: CancellationToken::new(),
+                tasks: TaskTracker::new(),
                 options,
             }),
         }
+    }
+
+    /// What the bounds did so far and hold now.
+    pub fn stats(&self) -> ForwardStats {
+        let shared = &self.shared;
+        ForwardStats {
+            refused: shared.refused.load(Ordering::Relaxed),
+            evicted: shared.held.evicted(),
+            held: shared.held.len(),
+            idle_resets: shared.idle_resets.load(Ordering::Relaxed),
+            buffer_bytes: shared.buffers.used(),
+            descriptors: shared.descriptors.used(),
+            flow_log_dropped: shared.flow_log.as_ref().map_or(0, FlowLog::dropped),
+        }
+    }
+
+    /// Stops (SIGTERM, SIGINT): no new connections; every live flow ends and gets its
+    /// flow log record, held ones close; waits up to `wait` for them, then writes and
+    /// flushes the flow log. Returns whether every flow ended in time.
+    pub async fn shutdown(&self, wait: Duration) -> bool {
+        let shared = &self.shared;
+        shared.stop.cancel();
+        shared.tasks.close();
+        let ended = tokio::time::timeout(wait, shared.tasks.wait())
+            .await
+            .is_ok();
+        if !ended {
+            tracing::warn!(
+                left = shared.tasks.len(),
+                "flows still ending after {wait:?}: stopping without them"
+            );
+        }
+        shared.log_summaries(None);
+        if let Some(log) = shared.flow_log.clone() {
+            let _ = tokio::task::spawn_blocking(move || log.finish()).await;
+            let dropped = self.stats().flow_log_dropped;
+            if dropped > 0 {
+                tracing::warn!(dropped, "flow log records dropped in all (queue full)");
+            }
+        }
+        ended
     }
 
     /// Installs a new policy (after SIGHUP) and cuts the live flows it no longer admits
@@ -233,21 +362,12 @@ impl Forwarder {
             spec,
             ports,
             resolved: ArcSwapOption::empty(),
+            connections: Arc::new(Budget::new(shared.options.max_connections)),
         });
-        let task = tokio::spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((client, _)) => {
-                        tokio::spawn(handle(Arc::clone(&shared), Arc::clone(&state), client));
-                    }
-                    Err(e) => {
-                        // Out of descriptors, most likely: let flows finish.
-                        tracing::warn!(listen = %state.spec.listen, "accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                }
-            }
-        });
+        shared.start_notices();
+        let task = shared
+            .tasks
+            .spawn(accept_loop(Arc::clone(&shared), state, listener));
         Ok(Self {
             context: context.clone(),
             local_addr,
@@ -294,16 +414,17 @@ pub async fn run_forwarders(
     bandwidth: Bandwidth,
     resolver: Arc<dyn HostResolver>,
 ) -> Result<Forwarders, ForwardError> {
-    let flow_log =
-        match &config.flow_log {
-            Some(path) => Some(FlowLog::create(path, config.flow_log_reasons).map_err(
+    let flow_log = match &config.flow_log {
+        Some(path) => Some(
+            FlowLog::create(path, config.flow_log_reasons, config.options.flow_log_queue).map_err(
                 |source| ForwardError::FlowLog {
                     path: path.clone(),
                     source,
                 },
-            )?),
-            None => None,
-        };
+            )?,
+        ),
+        None => None,
+    };
     let context = ForwardContext::new(policy, bandwidth, resolver, flow_log, config.options);
     let mut forwarders = Vec::new();
     for spec in config.forwards {
@@ -327,6 +448,198 @@ impl Shared {
             log.write(record());
         }
     }
+
+    /// Logs a dropped flow with what blocked it (rate-limited).
+    fn note_drop(&self, spec: &ForwardSpec, key: &FlowKey, reason: &BlockedBy) {
+        let (show, summary) = self.drop_notices.admit(Instant::now());
+        self.log_summaries(summary.map(|n| (n, 0)));
+        if show {
+            tracing::info!(
+                listen = %spec.listen,
+                src = %key.src,
+                dst = %key.dst,
+                port = key.dst_port,
+                blocked_by = %reason.kind.as_str(),
+                "flow dropped: {reason}"
+            );
+        }
+    }
+
+    /// Resets a connection that a bound does not let in, counts and logs it (rate-limited).
+    fn refuse(&self, listen: SocketAddr, client: TcpStream, why: &str) {
+        reset(client);
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        let (show, summary) = self.refuse_notices.admit(Instant::now());
+        self.log_summaries(summary.map(|n| (0, n)));
+        if show {
+            tracing::warn!(%listen, "connection refused: {why}");
+        }
+    }
+
+    /// Logs how many dropped flows and refused connections were not logged one by one:
+    /// the given counts, or (with `None`) whatever the limits still hold back.
+    fn log_summaries(&self, counts: Option<(u64, u64)>) {
+        let (drops, refusals) = counts.unwrap_or_else(|| {
+            (
+                self.drop_notices.flush().unwrap_or(0),
+                self.refuse_notices.flush().unwrap_or(0),
+            )
+        });
+        if drops > 0 {
+            tracing::info!(count = drops, "more flows dropped, not logged one by one");
+        }
+        if refusals > 0 {
+            tracing::warn!(
+                count = refusals,
+                "more connections refused, not logged one by one"
+            );
+        }
+    }
+
+    /// Once: a ticker that logs the summaries of a second that had too many notices,
+    /// even when no more come.
+    fn start_notices(self: &Arc<Self>) {
+        if self.notices_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let shared = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    () = shared.stop.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let now = Instant::now();
+                let drops = shared.drop_notices.summary(now).unwrap_or(0);
+                let refusals = shared.refuse_notices.summary(now).unwrap_or(0);
+                shared.log_summaries(Some((drops, refusals)));
+            }
+        });
+    }
+
+    /// A descriptor for a new socket: from the budget, else by evicting the oldest held
+    /// connection; `None` when neither can give one.
+    fn descriptor(&self) -> Option<OwnedPermit> {
+        OwnedPermit::try_take(&self.descriptors).or_else(|| {
+            self.held
+                .evict_oldest()
+                .then(|| OwnedPermit::force_take(&self.descriptors))
+        })
+    }
+
+    /// Holds a dropped connection open, silent, until the client gives up, `hold`
+    /// passes, a newer one needs its place, or `serve` stops.
+    async fn hold(&self, client: TcpStream) {
+        let mut slot = self.held.enter();
+        let deadline = Instant::now() + self.options.hold;
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => {}
+            () = slot.evicted() => {}
+            () = self.stop.cancelled() => {}
+            () = client_gone(&client) => {}
+        }
+    }
+}
+
+/// Resolves when the client closes or resets its side. What it sends stays unread (the
+/// flow is dropped): each arrival is only noted, and the wait goes on for the next event
+/// of the socket, so unread data never hides the close.
+async fn client_gone(client: &TcpStream) {
+    loop {
+        match client.ready(Interest::READABLE).await {
+            Ok(ready) if !ready.is_read_closed() && !ready.is_error() => {
+                // Data, left unread: clear the readiness and wait for the next event.
+                let _ = client.try_io(Interest::READABLE, || {
+                    Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+                });
+            }
+            _ => return,
+        }
+    }
+}
+
+/// Whether an accept error means the process is out of a resource (descriptors,
+/// memory) rather than one connection having failed.
+fn out_of_resources(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// Accepts connections until `serve` stops: each one is let in within the listener's
+/// and the descriptors' bounds, or reset. When the process is out of descriptors, it
+/// closes the oldest held connection and backs off (10 ms doubling to 1 s) instead of
+/// spinning on the error.
+async fn accept_loop(shared: Arc<Shared>, state: Arc<ListenerState>, listener: TcpListener) {
+    const FIRST_BACKOFF: Duration = Duration::from_millis(10);
+    const MAX_BACKOFF: Duration = Duration::from_secs(1);
+    let listen = state.spec.listen;
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = shared.stop.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let client = match accepted {
+            Ok((client, _)) => {
+                backoff = FIRST_BACKOFF;
+                client
+            }
+            Err(e) => {
+                let pause = if out_of_resources(&e) {
+                    shared.held.evict_oldest();
+                    let (show, summary) = shared.refuse_notices.admit(Instant::now());
+                    shared.log_summaries(summary.map(|n| (0, n)));
+                    if show {
+                        tracing::warn!(%listen, "accept failed, backing off {backoff:?}: {e}");
+                    }
+                    let pause = backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    pause
+                } else {
+                    // One connection failed (reset before accept, ...): go on, but never
+                    // spin on an error that repeats.
+                    tracing::debug!(%listen, "accept failed: {e}");
+                    Duration::from_millis(1)
+                };
+                tokio::select! {
+                    () = shared.stop.cancelled() => return,
+                    () = tokio::time::sleep(pause) => continue,
+                }
+            }
+        };
+        let Some(slot) = OwnedPermit::try_take(&state.connections) else {
+            let limit = state.connections.limit();
+            shared.refuse(
+                listen,
+                client,
+                &format!("the listener has {limit} connections open (--max-connections)"),
+            );
+            continue;
+        };
+        let Some(descriptor) = shared.descriptor() else {
+            let limit = shared.descriptors.limit();
+            shared.refuse(
+                listen,
+                client,
+                &format!(
+                    "the forwarder's sockets take {limit} descriptors, its share of the \
+                     process's limit (see --fd-reserve)"
+                ),
+            );
+            continue;
+        };
+        let permits = [slot, descriptor];
+        shared.tasks.spawn(handle(
+            Arc::clone(&shared),
+            Arc::clone(&state),
+            client,
+            permits,
+        ));
+    }
 }
 
 /// Resets a connection: the backend refused, or HOST did not resolve.
@@ -335,26 +648,14 @@ fn reset(client: TcpStream) {
     drop(client);
 }
 
-/// Holds a dropped connection open, silent, until the client gives up or `hold` passes.
-async fn hold(client: TcpStream, hold: Duration) {
-    let deadline = Instant::now() + hold;
-    let mut probe = [0u8; 1];
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep_until(deadline) => return,
-            peeked = client.peek(&mut probe) => match peeked {
-                Ok(0) | Err(_) => return,
-                // Data waits unread: look again later for the client's close.
-                Ok(_) => tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    () = tokio::time::sleep_until(deadline) => return,
-                },
-            },
-        }
-    }
-}
-
-async fn handle(shared: Arc<Shared>, state: Arc<ListenerState>, client: TcpStream) {
+/// One connection, from decision to flow log record. `_permits` (its place in the
+/// listener and its descriptor) are given back when it ends.
+async fn handle(
+    shared: Arc<Shared>,
+    state: Arc<ListenerState>,
+    client: TcpStream,
+    _permits: [OwnedPermit; 2],
+) {
     let _ = client.set_nodelay(true);
     let spec = &state.spec;
     let policy = shared.policy.load_full();
@@ -394,12 +695,29 @@ async fn handle(shared: Arc<Shared>, state: Arc<ListenerState>, client: TcpStrea
     };
     let admitted = match policy.decide(&spec.from, &key) {
         Verdict::Block(reason) => {
-            tracing::debug!(%reason, "flow dropped");
+            shared.note_drop(spec, &key, &reason);
             shared.log(|| record(FlowAction::Reject, 0, 0, Some(reason)));
-            hold(client, shared.options.hold).await;
+            shared.hold(client).await;
             return;
         }
         Verdict::Allow(admitted) => admitted,
+    };
+    // A real backend takes a descriptor of its own.
+    let _backend_descriptor = match admitted.backend {
+        Backend::Addr(_) => match shared.descriptor() {
+            Some(permit) => Some(permit),
+            None => {
+                shared.log(|| record(FlowAction::Accept, 0, 0, None));
+                let limit = shared.descriptors.limit();
+                shared.refuse(
+                    spec.listen,
+                    client,
+                    &format!("no descriptor left for the backend connection ({limit} in use)"),
+                );
+                return;
+            }
+        },
+        _ => None,
     };
     let backend = match backend::connect(admitted.backend, &shared.sources).await {
         Ok(b) => b,
@@ -442,7 +760,7 @@ async fn handle(shared: Arc<Shared>, state: Arc<ListenerState>, client: TcpStrea
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&id);
         shared.log(|| record(FlowAction::Reject, 0, 0, Some(reason)));
-        hold(client, shared.options.hold).await;
+        shared.hold(client).await;
         return;
     }
     let (endpoint, az_id) = (admitted.endpoint.as_str(), admitted.az_id.as_str());
@@ -456,15 +774,13 @@ async fn handle(shared: Arc<Shared>, state: Arc<ListenerState>, client: TcpStrea
     };
     let counters = Counters::default();
     let mut client = client;
-    let ended = relay(
-        &mut client,
-        backend,
-        pacers,
-        &counters,
-        shared.options.buffer_size,
-        cut_rx,
-    )
-    .await;
+    let bounds = Bounds {
+        buffer: shared.options.buffer_size,
+        budget: &shared.buffers,
+        idle_timeout: shared.options.idle_timeout,
+        stop: &shared.stop,
+    };
+    let ended = relay(&mut client, backend, pacers, &counters, &bounds, cut_rx).await;
     shared
         .flows
         .lock()
@@ -475,8 +791,16 @@ async fn handle(shared: Arc<Shared>, state: Arc<ListenerState>, client: TcpStrea
         counters.down.load(Ordering::Relaxed),
     );
     shared.log(|| record(FlowAction::Accept, up, down, None));
-    if let Ended::Cut(reason) = ended {
-        shared.log(|| record(FlowAction::Reject, 0, 0, Some(reason)));
-        hold(client, shared.options.hold).await;
+    match ended {
+        Ended::Cut(reason) => {
+            shared.log(|| record(FlowAction::Reject, 0, 0, Some(reason)));
+            shared.hold(client).await;
+        }
+        Ended::Idle => {
+            shared.idle_resets.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(src = %key.src, dst = %key.dst, "idle timeout: flow reset");
+            reset(client);
+        }
+        Ended::Closed | Ended::Stopped => {}
     }
 }

@@ -12,8 +12,8 @@ use std::str::FromStr;
 ///
 /// The real IDs are the "VPC Endpoint (PrivateLink)" section of
 /// `canonicalHostedZones` in kubernetes-sigs/external-dns `provider/aws/aws.go`
-/// (PRIVATELINK.md Part B §1.3). `None` means no public source was found; those
-/// Regions get a synthetic ID (see [`Region::vpce_hosted_zone_id`]).
+/// (<https://github.com/kubernetes-sigs/external-dns>). `None` means no public source
+/// was found; those Regions get a synthetic ID (see [`Region::vpce_hosted_zone_id`]).
 const REGIONS: &[(&str, Option<&str>)] = &[
     ("af-south-1", Some("Z09302161J80N9A7UTP7U")),
     ("ap-east-1", Some("Z2LIHJ7PKBEMWN")),
@@ -53,7 +53,7 @@ const REGIONS: &[(&str, Option<&str>)] = &[
     ("us-west-2", Some("Z1YSA3EXCYUU9Z")),
 ];
 
-/// Letters of the AZ names a Region has by default (Part A §9: six AZs).
+/// Letters of the AZ names a Region has by default (docs/behaviour.md §9: six AZs).
 const DEFAULT_AZ_LETTERS: &[char] = &['a', 'b', 'c', 'd', 'e', 'f'];
 
 /// An AWS Region such as `us-east-1`.
@@ -128,7 +128,7 @@ impl Region {
         }
     }
 
-    /// The six default AZ names `<region>a` .. `<region>f` (Part A §9).
+    /// The six default AZ names `<region>a` .. `<region>f` (docs/behaviour.md §9).
     pub fn default_az_names(&self) -> Vec<String> {
         DEFAULT_AZ_LETTERS
             .iter()

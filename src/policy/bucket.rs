@@ -1,4 +1,4 @@
-//! Token buckets per endpoint, per AZ, per direction (PRIVATELINK.md Part A §6), and
+//! Token buckets per endpoint, per AZ, per direction (docs/behaviour.md §6), and
 //! [`BucketTable`], the one table of them that the forwarder (on wall time) and the
 //! virtual network (on simulated time) both keep.
 //!

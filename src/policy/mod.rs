@@ -1,5 +1,5 @@
 //! The policy engine (sans-IO): security groups, network ACLs, connection tracking, the
-//! flow decision of PRIVATELINK.md Part A §5, and the token buckets of §6.
+//! flow decision of docs/behaviour.md §5, and the token buckets of §6.
 //!
 //! - Security groups are stateful unions of allow rules; a group reference matches the
 //!   addresses of the instances and ENIs that carry the group.
@@ -35,7 +35,8 @@ pub enum Initiator {
     Provider(String),
 }
 
-/// The first and last ephemeral port a consumer uses: Linux's default range (Part A §5).
+/// The first and last ephemeral port a consumer uses: Linux's default range
+/// (docs/behaviour.md §5).
 pub const EPHEMERAL_PORTS: (u16, u16) = (32768, 60999);
 
 /// The `n`th ephemeral port of a host (counting from 0): its ports go in sequence and

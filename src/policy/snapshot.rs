@@ -1,4 +1,4 @@
-//! The compiled policy of one topology and the flow decision of PRIVATELINK.md Part A §5.
+//! The compiled policy of one topology and the flow decision of docs/behaviour.md §5.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -250,8 +250,8 @@ impl PolicySnapshot {
         }
     }
 
-    /// The flow decision of Part A §5, in its order: no route, direction, endpoint state,
-    /// protocol, consumer SG egress, consumer subnet NACL outbound, ENI subnet NACL
+    /// The flow decision of docs/behaviour.md §5, in its order: no route, direction,
+    /// endpoint state, protocol, consumer SG egress, consumer subnet NACL outbound, ENI subnet NACL
     /// inbound, ENI SG ingress, listener, then the reply path (ENI subnet NACL outbound to
     /// the source port, consumer subnet NACL inbound). On-premises hosts have no SG and no
     /// subnet: only the ENI side's NACL and SG apply to them.

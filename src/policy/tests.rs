@@ -1,4 +1,4 @@
-//! One test per row of the flow-decision table (PRIVATELINK.md Part A §5, Part B §5.3),
+//! One test per row of the flow-decision table (docs/behaviour.md §5),
 //! plus connection tracking, on a topology loaded from a scenario file.
 
 use std::net::Ipv4Addr;

@@ -4,7 +4,7 @@ use std::fmt;
 
 use crate::model::Backend;
 
-/// The kinds of reasons a flow is dropped (PRIVATELINK.md Part A §4-5).
+/// The kinds of reasons a flow is dropped (docs/behaviour.md §4-5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BlockKind {
     /// A security group has no rule that allows it.

@@ -1,4 +1,4 @@
-//! Scenario files (SCENARIO-FORMAT.md): loading, validation and the typed steps.
+//! Scenario files (docs/scenario-format.md): loading, validation and the typed steps.
 //!
 //! Loading builds the topology and runs the file's `[endpoints]` through the control
 //! plane, exactly as `create_endpoint` steps would; it touches no socket.

@@ -1,4 +1,4 @@
-//! The scenario file as TOML gives it: serde types that mirror SCENARIO-FORMAT.md key
+//! The scenario file as TOML gives it: serde types that mirror docs/scenario-format.md key
 //! for key, reject unknown keys, and keep the byte span of every value that a later
 //! check may need to point at.
 

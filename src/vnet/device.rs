@@ -2,8 +2,8 @@
 //! fabric drains, and buffers from the fabric's shared pool.
 //!
 //! Checksums are declared ignored: the fabric carries bytes in memory and never
-//! corrupts them, and computing them would halve smoltcp's throughput
-//! (/work/shared/anchors/tcp/RESULTS.md).
+//! corrupts them, and computing them would halve smoltcp's throughput (as measured when
+//! the fabric was written).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;

@@ -25,7 +25,7 @@ use super::resolver::{self, DnsView, LINK_LOCAL_RESOLVER, PUBLIC_RESOLVER, Resol
 use crate::model::{Backend, Proto};
 use crate::policy::{BlockedBy, FlowKey, Initiator};
 
-/// One-way latency between hosts in the same AZ (PRIVATELINK.md Part A §6).
+/// One-way latency between hosts in the same AZ (docs/behaviour.md §6).
 pub const SAME_AZ_LATENCY: Duration = Duration::from_micros(50);
 /// One-way latency across AZs, and from on-premises hosts (which have no AZ).
 pub const CROSS_AZ_LATENCY: Duration = Duration::from_micros(300);
@@ -195,7 +195,7 @@ impl Fabric {
         self.accepted.clear();
     }
 
-    /// Marks tracked flows that a new policy blocks as cut (PRIVATELINK.md Part A §5:
+    /// Marks tracked flows that a new policy blocks as cut (docs/behaviour.md §5:
     /// a security group change keeps established flows, a NACL change cuts them).
     pub(crate) fn recheck(&mut self, gate: &Gate) {
         for flow in &mut self.flows {

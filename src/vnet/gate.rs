@@ -2,7 +2,7 @@
 //! verdict, turned into what the fabric does with its packets, and the buckets.
 //!
 //! `PolicySnapshot::decide` reports the first check that blocks in the contract's
-//! order, whatever order the packets meet them in (PRIVATELINK.md Part A §5). The
+//! order, whatever order the packets meet them in (docs/behaviour.md §5). The
 //! fabric enforces it where a real network would: a block on the forward path drops
 //! the SYN (or the first datagram); a block on the reply path (the ENI subnet's NACL
 //! outbound, the client subnet's NACL inbound) lets the SYN reach the ENI and drops

@@ -20,7 +20,7 @@ use crate::model::{Attachment, Topology};
 /// An EC2 instance's MTU (jumbo frames): larger than the endpoint path's, so the
 /// fabric's MSS clamping does real work.
 pub const INSTANCE_MTU: usize = 9001;
-/// The MTU of the endpoint path (PRIVATELINK.md Part A §5) and of ENIs.
+/// The MTU of the endpoint path (docs/behaviour.md §5) and of ENIs.
 pub const PATH_MTU: usize = 8500;
 /// An on-premises host behind a Site-to-Site VPN: a standard Ethernet MTU.
 pub const VPN_MTU: usize = 1500;

@@ -1,9 +1,9 @@
-//! The packet-level virtual network (issue 5): a deterministic network on simulated
+//! The packet-level virtual network: a deterministic network on simulated
 //! time that `vpcesim run` drives for `resolve`, `connect` and `transfer` steps.
 //!
 //! Every instance, on-premises host and endpoint ENI is a smoltcp interface
 //! ([`host`]); the [`fabric`] carries IPv4 packets between them with the latencies,
-//! MTU and MSS clamping of PRIVATELINK.md Part A §5-6, decides each flow once through
+//! MTU and MSS clamping of docs/behaviour.md §5-6, decides each flow once through
 //! the policy engine ([`gate`], the only caller of `crate::policy`), and applies the
 //! endpoint's token buckets as queueing delay, never loss. An ENI terminates TCP and
 //! runs the service's backend model (echo, sink, source) itself ([`apps`]); a

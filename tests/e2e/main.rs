@@ -3,9 +3,11 @@
 
 mod api;
 mod cli;
+mod diagnostics;
 mod dns;
 mod dns_transport;
 mod dns_upstream;
+mod docs;
 mod forwarder;
 mod serve;
 mod support;

@@ -19,6 +19,54 @@ pub(crate) fn eni_id(control: &ControlPlane, endpoint: &str) -> String {
     control.topology().endpoints[endpoint].enis[0].clone()
 }
 
+/// An outside program that a real-client test needs: its path, found on `PATH`. A test
+/// that runs without it fails, naming the program and how to install it; it never skips.
+/// (Such tests are `#[ignore]`d, so plain `cargo test` needs none of them; `.ci/run`
+/// installs them all and runs `cargo test -- --include-ignored`.)
+pub(crate) fn program(name: &str, install: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!("this test needs `{name}`, which is not on PATH: {install} (.ci/run installs it)")
+    })
+}
+
+/// `dig`, from Debian's bind9-dnsutils.
+pub(crate) fn dig_program() -> PathBuf {
+    program("dig", "`apt-get install -y bind9-dnsutils`")
+}
+
+/// `curl`.
+pub(crate) fn curl_program() -> PathBuf {
+    program("curl", "`apt-get install -y curl`")
+}
+
+/// The AWS CLI: `VPCESIM_AWS_CLI`, else `.venv-aws/bin/aws` (where `.ci/run` puts it),
+/// else `aws` on `PATH`.
+pub(crate) fn aws_program() -> PathBuf {
+    if let Some(path) = std::env::var_os("VPCESIM_AWS_CLI") {
+        let path = PathBuf::from(path);
+        assert!(
+            path.exists(),
+            "VPCESIM_AWS_CLI names {}, which does not exist",
+            path.display()
+        );
+        return path;
+    }
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv-aws/bin/aws");
+    if local.exists() {
+        return local;
+    }
+    program(
+        "aws",
+        "set VPCESIM_AWS_CLI to the AWS CLI, or install it with \
+         `python3 -m venv .venv-aws && .venv-aws/bin/pip install awscli`",
+    )
+}
+
 /// A file under `tests/e2e/fixtures`.
 pub(crate) fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -138,17 +186,33 @@ pub(crate) struct ServeProcess {
     child: std::sync::Mutex<std::process::Child>,
     pid: u32,
     log: Arc<std::sync::Mutex<Vec<String>>>,
+    /// The thread that reads stderr into `log`; it ends when the process has exited.
+    reader: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl ServeProcess {
     /// Starts `vpcesim serve ARGS...` and waits (at most 20 s) until its log has a line
     /// for each of `ready` (e.g. "serving DNS"), in any order.
     pub(crate) fn start(args: &[&str], ready: &[&str]) -> Self {
+        Self::spawn(None, args, ready)
+    }
+
+    /// [`ServeProcess::start`] with `dir` as the working directory.
+    pub(crate) fn start_in(dir: &std::path::Path, args: &[&str], ready: &[&str]) -> Self {
+        Self::spawn(Some(dir), args, ready)
+    }
+
+    fn spawn(dir: Option<&std::path::Path>, args: &[&str], ready: &[&str]) -> Self {
         use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vpcesim"))
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_vpcesim"));
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
+        let mut child = command
             .arg("serve")
             .args(args)
-            .env("RUST_LOG", "info,hickory_server=warn")
+            // The default log level, as a user gets it.
+            .env_remove("RUST_LOG")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -157,7 +221,7 @@ impl ServeProcess {
         let stderr = child.stderr.take().expect("piped stderr");
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 sink.lock().unwrap().push(line);
@@ -167,6 +231,7 @@ impl ServeProcess {
             pid: child.id(),
             child: std::sync::Mutex::new(child),
             log,
+            reader: std::sync::Mutex::new(Some(reader)),
         };
         for want in ready {
             serve.wait_for_log(want, std::time::Duration::from_secs(20));
@@ -236,6 +301,10 @@ impl ServeProcess {
                 .try_wait()
                 .expect("wait for serve")
             {
+                // Every line the process wrote is in the log before this returns.
+                if let Some(reader) = self.reader.lock().unwrap().take() {
+                    let _ = reader.join();
+                }
                 return status;
             }
             assert!(
@@ -271,7 +340,7 @@ pub(crate) struct Dig {
 
 /// `dig @127.0.0.1 -p PORT NAME A` with the real `dig` (bind9-dnsutils).
 pub(crate) fn dig(port: u16, name: &str) -> Dig {
-    let out = std::process::Command::new("dig")
+    let out = std::process::Command::new(dig_program())
         .args([
             "@127.0.0.1",
             "-p",
@@ -284,14 +353,8 @@ pub(crate) fn dig(port: u16, name: &str) -> Dig {
             name,
             "A",
         ])
-        .output();
-    let out = match out {
-        Ok(out) => out,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            panic!("`dig` is missing: install it with `apt-get install -y bind9-dnsutils`")
-        }
-        Err(e) => panic!("cannot run dig: {e}"),
-    };
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run dig: {e}"));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "dig {name} failed: {text}");
     let status = text

@@ -1,8 +1,8 @@
 //! CreateVpcEndpoint, DescribeVpcEndpoints, ModifyVpcEndpoint, DeleteVpcEndpoints.
 
 use super::{
-    Call, account_id, check_id, keep, next_token, one, paginate, required_list, returns_true,
-    unsuccessful,
+    Call, account_id, check_id, keep, next_token, one, paginate, record, required_list,
+    returns_true, unsuccessful,
 };
 use crate::api::protocol::Xml;
 use crate::control::describe::DEFAULT_POLICY;
@@ -215,9 +215,7 @@ pub(super) fn delete(call: &mut Call<'_>) -> Result<Xml, ApiError> {
                 .delete_endpoint(call.now, call.caller, &id)
                 .map(|_: EndpointState| ())
         });
-        if let Err(error) = result {
-            failures.push((id, error));
-        }
+        record(&mut failures, id, result);
     }
     let mut x = Xml::new();
     unsuccessful(&mut x, &failures);

@@ -100,8 +100,12 @@ pub(crate) fn one(value: impl Into<String>) -> Option<Vec<String>> {
 
 const TOKEN_PREFIX: &str = "vpcesim-page-";
 
+/// The smallest `MaxResults` EC2 accepts.
+const MIN_RESULTS: i64 = 5;
+
 /// Cuts `items` to the page that `MaxResults` and `NextToken` ask for; the token of the
-/// next page when there is one. `MaxResults` above `cap` gives `cap`, as EC2 does.
+/// next page when there is one. `MaxResults` runs from 5 to `cap` (1,000): below 5 is
+/// `InvalidParameterValue`, above `cap` gives `cap`, as EC2 does.
 pub(crate) fn paginate<T>(
     items: Vec<T>,
     params: &Params,
@@ -122,11 +126,11 @@ pub(crate) fn paginate<T>(
     };
     let size = match params.int("MaxResults")? {
         None => cap,
-        Some(n) if n < 1 => {
+        Some(n) if n < MIN_RESULTS => {
             return Err(ApiError::new(
                 ErrorCode::InvalidParameterValue,
                 format!(
-                    "Value ({n}) for parameter maxResults is invalid. Expecting a value greater than 0."
+                    "Value ( {n} ) for parameter maxResults is invalid. Expecting a value between {MIN_RESULTS} and {cap}."
                 ),
             ));
         }
@@ -153,6 +157,20 @@ pub(crate) fn check_id(id: &str, prefix: &str, code: ErrorCode) -> Result<(), Ap
             code,
             format!("Invalid Id: '{id}' (expecting '{prefix}-xxxxxxxxxxxxxxxxx')"),
         ))
+    }
+}
+
+/// Records one item of a batch call: an error is a failure, except a dry run's
+/// "would have succeeded".
+pub(crate) fn record(
+    failures: &mut Vec<(String, ApiError)>,
+    id: String,
+    result: Result<(), ApiError>,
+) {
+    if let Err(error) = result
+        && error.code != ErrorCode::DryRunOperation
+    {
+        failures.push((id, error));
     }
 }
 
@@ -201,29 +219,29 @@ mod tests {
     use super::*;
 
     fn params(body: &str) -> Params {
-        Params::parse("", body.as_bytes())
+        Params::parse("", body.as_bytes()).unwrap()
     }
 
     #[test]
     fn pages_and_tokens() {
-        let items: Vec<u32> = (0..5).collect();
-        let (page, next) = paginate(items.clone(), &params("MaxResults=2"), 1000).unwrap();
-        assert_eq!(page, [0, 1]);
+        let items: Vec<u32> = (0..11).collect();
+        let (page, next) = paginate(items.clone(), &params("MaxResults=5"), 1000).unwrap();
+        assert_eq!(page, [0, 1, 2, 3, 4]);
         let token = next.unwrap();
         let (page, next) = paginate(
             items.clone(),
-            &params(&format!("MaxResults=2&NextToken={token}")),
+            &params(&format!("MaxResults=5&NextToken={token}")),
             1000,
         )
         .unwrap();
-        assert_eq!(page, [2, 3]);
+        assert_eq!(page, [5, 6, 7, 8, 9]);
         let (page, next) = paginate(
             items.clone(),
-            &params(&format!("MaxResults=2&NextToken={}", next.unwrap())),
+            &params(&format!("MaxResults=5&NextToken={}", next.unwrap())),
             1000,
         )
         .unwrap();
-        assert_eq!((page, next), (vec![4], None));
+        assert_eq!((page, next), (vec![10], None));
         let (page, _) = paginate(items.clone(), &params("MaxResults=5000"), 3).unwrap();
         assert_eq!(page.len(), 3);
         assert_eq!(
@@ -232,12 +250,15 @@ mod tests {
                 .code,
             ErrorCode::InvalidNextToken
         );
-        assert_eq!(
-            paginate(items, &params("MaxResults=0"), 1000)
-                .unwrap_err()
-                .code,
-            ErrorCode::InvalidParameterValue
-        );
+        for below in ["MaxResults=0", "MaxResults=4", "MaxResults=-1"] {
+            assert_eq!(
+                paginate(items.clone(), &params(below), 1000)
+                    .unwrap_err()
+                    .code,
+                ErrorCode::InvalidParameterValue,
+                "{below}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Create, Describe, Modify and Delete VpcEndpointConnectionNotification(s).
 
-use super::{Call, keep, next_token, one, paginate, required_list, returns_true, unsuccessful};
+use super::{
+    Call, keep, next_token, one, paginate, record, required_list, returns_true, unsuccessful,
+};
 use crate::api::protocol::Xml;
 use crate::control::{ApiError, ControlPlane, ErrorCode, ServiceInfo, WatchedId, parse_events};
 use crate::model::{Notification, NotificationTarget};
@@ -131,9 +133,8 @@ pub(super) fn delete(call: &mut Call<'_>) -> Result<Xml, ApiError> {
     let ids = required_list(call.params, "ConnectionNotificationId")?;
     let mut failures = Vec::new();
     for id in ids {
-        if let Err(error) = call.control.delete_notification(call.now, call.caller, &id) {
-            failures.push((id, error));
-        }
+        let result = call.control.delete_notification(call.now, call.caller, &id);
+        record(&mut failures, id, result);
     }
     let mut x = Xml::new();
     unsuccessful(&mut x, &failures);

@@ -4,7 +4,8 @@
 
 use super::endpoints::write_dns_entries;
 use super::{
-    Call, account_id, keep, next_token, one, paginate, required_list, returns_true, unsuccessful,
+    Call, account_id, keep, next_token, one, paginate, record, required_list, returns_true,
+    unsuccessful,
 };
 use crate::api::protocol::Xml;
 use crate::control::{
@@ -157,12 +158,10 @@ pub(super) fn delete(call: &mut Call<'_>) -> Result<Xml, ApiError> {
     let ids = required_list(call.params, "ServiceId")?;
     let mut failures = Vec::new();
     for id in ids {
-        if let Err(error) = call
+        let result = call
             .control
-            .delete_service_configuration(call.now, call.caller, &id)
-        {
-            failures.push((id, error));
-        }
+            .delete_service_configuration(call.now, call.caller, &id);
+        record(&mut failures, id, result);
     }
     let mut x = Xml::new();
     unsuccessful(&mut x, &failures);
@@ -196,9 +195,7 @@ fn decide(call: &mut Call<'_>, accept: bool) -> Result<Xml, ApiError> {
                 .reject_endpoint(call.now, call.caller, &id)
                 .map(|_| ())
         };
-        if let Err(error) = result {
-            failures.push((id, error));
-        }
+        record(&mut failures, id, result);
     }
     let mut x = Xml::new();
     unsuccessful(&mut x, &failures);

@@ -181,6 +181,30 @@ impl World {
     }
 
     pub(crate) async fn with_bandwidth(bandwidth: Bandwidth) -> Self {
+        Self::with(
+            bandwidth,
+            ForwardOptions {
+                buffer_size: 64 * 1024,
+                hold: Duration::from_secs(30),
+                ..ForwardOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// A world whose forwarder has `options` (its bounds).
+    pub(crate) async fn with_options(options: ForwardOptions) -> Self {
+        Self::with(
+            Bandwidth {
+                per_az_gbps: 1000.0,
+                burst_mbit: 1000.0,
+            },
+            options,
+        )
+        .await
+    }
+
+    async fn with(bandwidth: Bandwidth, options: ForwardOptions) -> Self {
         let (real, refusing) = (echo_server().await, closed_port().await);
         let mut scenario =
             vpcesim::scenario::parse(Path::new("forwarder.toml"), &topology(real, refusing))
@@ -194,11 +218,7 @@ impl World {
         let resolver: Arc<dyn HostResolver> = Arc::new(names);
         let dir = tempfile::tempdir().unwrap();
         let flow_log = dir.path().join("flows.log");
-        let log = FlowLog::create(&flow_log, true).unwrap();
-        let options = ForwardOptions {
-            buffer_size: 64 * 1024,
-            hold: Duration::from_secs(30),
-        };
+        let log = FlowLog::create(&flow_log, true, 1024).unwrap();
         let policy = Arc::new(PolicySnapshot::compile(control.topology()));
         let context = ForwardContext::new(policy, bandwidth, resolver, Some(log), options);
         Self {
