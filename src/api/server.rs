@@ -266,6 +266,8 @@ fn answer(
     let caller = caller(&control, key.as_deref())?;
     let before = control.generation();
     control.advance(now);
+    // Changes made by this call alone, not the lifecycle transitions `advance` just ran.
+    let due = control.generation();
     let result = if dry_run {
         control.without_commit(|control| {
             handler(&mut Call {
@@ -283,7 +285,7 @@ fn answer(
             params: &params,
         })
     };
-    if control.generation() != before && !dry_run {
+    if control.generation() != due && !dry_run {
         // One line per change at the default level: what, who, on which resources.
         let response = result.as_ref().map_or(&[][..], protocol::Xml::as_bytes);
         let ids = resource_ids(params.values().chain([&*String::from_utf8_lossy(response)]));
