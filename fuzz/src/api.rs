@@ -21,7 +21,7 @@
 //!   with a non-empty code made of letters, digits and dots.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -170,7 +170,7 @@ pub fn run(world: &World, input: &[u8]) -> Vec<(Call, Answer)> {
     let ticks = Arc::new(AtomicU64::new(0));
     let clock_ticks = ticks.clone();
     let state = ApiState {
-        control: Arc::new(Mutex::new(control)),
+        control: Arc::new(parking_lot::Mutex::new(control)),
         clock: Arc::new(move || {
             start + STEP.saturating_mul(clock_ticks.load(Ordering::Relaxed) as u32)
         }),
@@ -180,7 +180,7 @@ pub fn run(world: &World, input: &[u8]) -> Vec<(Call, Answer)> {
             let _ = PolicySnapshot::compile(control.topology());
         }),
     };
-    let app = router(state);
+    let app = router(state, vpcesim::api::Limits::default());
     calls
         .into_iter()
         .enumerate()
