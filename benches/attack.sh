@@ -101,6 +101,7 @@ serve() {
     for p in $FWD_OPEN $FWD_SHUT $DNS $API; do
         for _ in $(seq 100); do ss -Hltn "sport = :$p" | grep -q "$H:$p" && break; sleep 0.1; done
     done
+    kill -0 "$SERVE_PID" 2>/dev/null || { echo "serve did not start:" >&2; tail -5 "$W/serve.log" >&2; exit 1; }
     log "serve pid $SERVE_PID (ulimit -n $nofile) $*"
 }
 rss_mib() { awk -v k="$2" '$1 == k":" { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
@@ -194,7 +195,7 @@ elif mode == "held":
         except OSError:
             closed += 1
     print(f"connections {n}: opened {len(socks)} in {time.monotonic() - t0:.1f} s, "
-          f"failed {failed}, closed by the server {closed}, still open {len(socks) - closed}", flush=True)
+          f"failed {failed}, closed by the server {closed}, not closed (held, or still in the listen backlog) {len(socks) - closed}", flush=True)
     print("READY", flush=True)
     sys.stdin.readline()
 elif mode == "flows":
@@ -253,7 +254,7 @@ coproc_stop() {
 }
 
 echo "== 1. $CLIENTS clients that write and never read (in-process echo)"
-serve 65536
+serve 16384
 echo "  RSS before: $(rss_mib "$SERVE_PID" VmRSS) MiB"
 coproc_start nonreading "$FWD_OPEN" "$CLIENTS" "$HOLD_SECS"
 echo "  RSS with them connected: $(rss_mib "$SERVE_PID" VmRSS) MiB (peak $(rss_mib "$SERVE_PID" VmHWM) MiB, limit 800)"
@@ -274,7 +275,7 @@ stop_serve
 
 echo "== 3. SIGTERM after $FLOWS flows"
 rm -f "$W/flows.log"
-serve 65536 --flow-log "$W/flows.log"
+serve 16384 --flow-log "$W/flows.log"
 coproc_start flows "$FWD_OPEN" "$FLOWS"
 kill -TERM "$SERVE_PID"
 status=0; wait "$SERVE_PID" || status=$?

@@ -268,7 +268,10 @@ impl ForwardContext {
                 "flows still ending after {wait:?}: stopping without them"
             );
         }
-        shared.log_summaries(None);
+        shared.log_summaries(
+            shared.drop_notices.flush().unwrap_or(0),
+            shared.refuse_notices.flush().unwrap_or(0),
+        );
         if let Some(log) = shared.flow_log.clone() {
             let _ = tokio::task::spawn_blocking(move || log.finish()).await;
             let dropped = self.stats().flow_log_dropped;
@@ -452,7 +455,7 @@ impl Shared {
     /// Logs a dropped flow with what blocked it (rate-limited).
     fn note_drop(&self, spec: &ForwardSpec, key: &FlowKey, reason: &BlockedBy) {
         let (show, summary) = self.drop_notices.admit(Instant::now());
-        self.log_summaries(summary.map(|n| (n, 0)));
+        self.log_summaries(summary.unwrap_or(0), 0);
         if show {
             tracing::info!(
                 listen = %spec.listen,
@@ -470,21 +473,15 @@ impl Shared {
         reset(client);
         self.refused.fetch_add(1, Ordering::Relaxed);
         let (show, summary) = self.refuse_notices.admit(Instant::now());
-        self.log_summaries(summary.map(|n| (0, n)));
+        self.log_summaries(0, summary.unwrap_or(0));
         if show {
             tracing::warn!(%listen, "connection refused: {why}");
         }
     }
 
-    /// Logs how many dropped flows and refused connections were not logged one by one:
-    /// the given counts, or (with `None`) whatever the limits still hold back.
-    fn log_summaries(&self, counts: Option<(u64, u64)>) {
-        let (drops, refusals) = counts.unwrap_or_else(|| {
-            (
-                self.drop_notices.flush().unwrap_or(0),
-                self.refuse_notices.flush().unwrap_or(0),
-            )
-        });
+    /// Logs how many dropped flows and refused connections were not logged one by one
+    /// (nothing for a count of 0).
+    fn log_summaries(&self, drops: u64, refusals: u64) {
         if drops > 0 {
             tracing::info!(count = drops, "more flows dropped, not logged one by one");
         }
@@ -513,7 +510,7 @@ impl Shared {
                 let now = Instant::now();
                 let drops = shared.drop_notices.summary(now).unwrap_or(0);
                 let refusals = shared.refuse_notices.summary(now).unwrap_or(0);
-                shared.log_summaries(Some((drops, refusals)));
+                shared.log_summaries(drops, refusals);
             }
         });
     }
@@ -592,7 +589,7 @@ async fn accept_loop(shared: Arc<Shared>, state: Arc<ListenerState>, listener: T
                 let pause = if out_of_resources(&e) {
                     shared.held.evict_oldest();
                     let (show, summary) = shared.refuse_notices.admit(Instant::now());
-                    shared.log_summaries(summary.map(|n| (0, n)));
+                    shared.log_summaries(0, summary.unwrap_or(0));
                     if show {
                         tracing::warn!(%listen, "accept failed, backing off {backoff:?}: {e}");
                     }
